@@ -1,0 +1,36 @@
+# Two commands a learner needs: `make lab` and `make test`. Each sets up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.genlab-installed
+CHAPTER ?= 00_welcome
+PYTEST_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test grade chapters benchmarks clean-venv
+
+setup: $(READY)
+
+$(READY): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test]"
+	@touch $@
+
+lab: $(READY)
+	cd chapters && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
+
+test: $(READY)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+grade: $(READY)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/genlab grade chapters/$(CHAPTER)/$(CHAPTER).ipynb
+
+chapters: $(READY)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/release.py
+
+benchmarks: $(READY)
+	$(BIN)/python benchmarks/run_chapters.py
+
+clean-venv:
+	rm -rf $(VENV)

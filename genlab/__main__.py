@@ -1,0 +1,5 @@
+import sys
+
+from genlab.cli import main
+
+sys.exit(main())
