@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "data", "losses", "models", "train", "metrics", "finetune", "pretrained",
     "widgets", "viz", "quiz", "grading", "optim", "stabilize", "runmode", "device",
+    "exercises",
 }
 
 __all__ = ["budget", "get_device", "is_grading", "seed_everything", *sorted(_SUBMODULES)]
