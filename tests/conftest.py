@@ -1,0 +1,34 @@
+"""Shared test set-up: offline, headless, tools on PATH, GPU tests skipped without CUDA."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+sys.path.insert(0, str(TOOLS))
+
+# Kernels started by nbclient/nbgrader inherit this environment: the network blocker
+# (tools/netblock/sitecustomize.py) comes first on their path, plots go to Agg.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(TOOLS / "netblock"), os.environ.get("PYTHONPATH")])
+)
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+# The test process itself is offline as well.
+import netblock_activate  # noqa: E402,F401  (tools/netblock_activate.py)
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

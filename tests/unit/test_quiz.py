@@ -1,0 +1,54 @@
+"""Self-check quizzes store only salted hashes and explain after a wrong try."""
+
+import json
+from importlib import resources
+
+import pytest
+
+from genlab import quiz
+
+
+def test_hash_is_salted_and_normalized():
+    assert quiz.answer_hash("s1", "B") == quiz.answer_hash("s1", " b ")
+    assert quiz.answer_hash("s1", "b") != quiz.answer_hash("s2", "b")
+
+
+def test_make_entry_never_contains_the_answer():
+    entry = quiz.make_entry("c", "Because.")
+    assert set(entry) == {"salt", "sha256", "explanation"}
+    assert entry["sha256"] == quiz.answer_hash(entry["salt"], "c")
+
+
+def test_check_explains_after_a_wrong_try(capsys):
+    bank = quiz.load_bank("00_welcome")
+    right = next(o for o in quiz.OPTIONS if quiz.is_correct("00_welcome", "q1", o))
+    wrong = next(o for o in quiz.OPTIONS if o != right)
+    assert quiz.check("00_welcome", "q1", right) is True
+    assert "correct" in capsys.readouterr().out
+    assert quiz.check("00_welcome", "q1", wrong) is False
+    assert bank["q1"]["explanation"] in capsys.readouterr().out
+    assert quiz.check("00_welcome", "q1", None) is False
+    assert "not answered" in capsys.readouterr().out
+
+
+def test_check_rejects_bad_input():
+    with pytest.raises(ValueError, match="answer for q1"):
+        quiz.check("00_welcome", "q1", "e")
+    with pytest.raises(TypeError, match="answer must be a string"):
+        quiz.check("00_welcome", "q1", 3)
+    with pytest.raises(ValueError, match="no question"):
+        quiz.is_correct("00_welcome", "q99", "a")
+    with pytest.raises(ValueError, match="no quiz bank"):
+        quiz.load_bank("99_nothing")
+
+
+def test_every_bank_has_exactly_one_right_option_per_question():
+    for path in resources.files("genlab.quiz_bank").iterdir():
+        if not path.name.endswith(".json"):
+            continue
+        chapter = path.name[:-5]
+        bank = json.loads(path.read_text())
+        for qid, entry in bank.items():
+            assert entry["explanation"].strip(), f"{chapter}/{qid} has no explanation"
+            right = [o for o in quiz.OPTIONS if quiz.is_correct(chapter, qid, o)]
+            assert len(right) == 1, f"{chapter}/{qid}: {len(right)} options match"
