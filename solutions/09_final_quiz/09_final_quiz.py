@@ -1,0 +1,216 @@
+# %% [markdown]
+# # 09 · Final quiz
+#
+# Ten multiple-choice questions: the three questions of the course's source lesson, then
+# a review of the chapters. Each has four options and exactly one right answer. Write
+# one letter per answer variable (`answer_q1 = "b"`) and run the test cell under it: it
+# checks only that the answer is a letter. The real check runs when the notebook is
+# graded (`make grade CHAPTER=09_final_quiz`, or your instructor's autograde), and the
+# feedback then explains every question.
+#
+# **Run time:** instant. There are no self-checks here: this is the exam.
+# %% [markdown]
+# ## Q1 (From the source lesson)
+#
+# What is the main purpose of regularization techniques (weight decay, dropout, gradient penalties, spectral norm) during training?
+#
+# - a) to make each training step run faster
+# - b) to keep the model from fitting noise or drifting into unstable solutions, so it generalizes and trains reliably
+# - c) to increase the number of parameters the model can use
+# - d) to remove the need for a validation set
+# %% solution id=answer_q1
+answer_q1 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q1 = "b"
+### END SOLUTION
+# %% tests id=test_q1 points=1
+assert answer_q1 in {"a", "b", "c", "d"}, f"answer_q1 must be 'a', 'b', 'c' or 'd', got {answer_q1!r}"
+### BEGIN HIDDEN TESTS
+print("Q1: Regularization constrains what the model may learn (small weights, a Lipschitz bound, noise-robust features) so it does not overfit and, for GANs, so training stays stable. It usually costs a little speed rather than saving it.")
+assert answer_q1 == "b", "Q1: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q2 (From the source lesson)
+#
+# Which optimizer is commonly used to train deep generative models and adapts the step size of each parameter during training?
+#
+# - a) plain stochastic gradient descent with a fixed learning rate
+# - b) Newton's method with the exact Hessian
+# - c) Adam (or AdamW), which scales each step by running estimates of the gradient's first and second moments
+# - d) grid search over learning rates
+# %% solution id=answer_q2
+answer_q2 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q2 = "c"
+### END SOLUTION
+# %% tests id=test_q2 points=1
+assert answer_q2 in {"a", "b", "c", "d"}, f"answer_q2 must be 'a', 'b', 'c' or 'd', got {answer_q2!r}"
+### BEGIN HIDDEN TESTS
+print("Q2: Adam keeps an exponential average of the gradient (first moment) and of its square (second moment) and divides one by the square root of the other, so each parameter gets its own effective step size. AdamW adds decoupled weight decay.")
+assert answer_q2 == "c", "Q2: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q3 (From the source lesson)
+#
+# What is the most important challenge when training generative models, especially GANs?
+#
+# - a) they need labelled data for every sample
+# - b) sampling from a trained generator is too slow to be useful
+# - c) they cannot run on GPUs
+# - d) the adversarial game is unstable: losses oscillate, gradients vanish, and the generator can collapse onto a few modes
+# %% solution id=answer_q3
+answer_q3 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q3 = "d"
+### END SOLUTION
+# %% tests id=test_q3 points=1
+assert answer_q3 in {"a", "b", "c", "d"}, f"answer_q3 must be 'a', 'b', 'c' or 'd', got {answer_q3!r}"
+### BEGIN HIDDEN TESTS
+print("Q3: G and D chase each other rather than minimizing one fixed loss, so training can oscillate or diverge, and the generator can cover only a few modes of the data (mode collapse). Loss choices, spectral norm, TTUR and careful optimizer settings all target this.")
+assert answer_q3 == "d", "Q3: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q4 (Review)
+#
+# D confidently rejects the generator's samples early in training (D(G(z)) is near 0). Why do practitioners train G with the non-saturating loss -log D(G(z)) instead of minimizing log(1 - D(G(z)))?
+#
+# - a) the non-saturating loss has the same fixed point but a large gradient exactly when D(G(z)) is near 0, where the saturating loss's gradient vanishes
+# - b) the non-saturating loss needs no discriminator
+# - c) the saturating loss cannot be computed on a GPU
+# - d) the non-saturating loss makes D train faster
+# %% solution id=answer_q4
+answer_q4 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q4 = "a"
+### END SOLUTION
+# %% tests id=test_q4 points=1
+assert answer_q4 in {"a", "b", "c", "d"}, f"answer_q4 must be 'a', 'b', 'c' or 'd', got {answer_q4!r}"
+### BEGIN HIDDEN TESTS
+print("Q4: With logit l, d/dl log(1 - sigmoid(l)) = -sigmoid(l), which goes to 0 as D(G(z)) = sigmoid(l) goes to 0; d/dl of -log sigmoid(l) is -(1 - sigmoid(l)), which goes to -1. Same equilibrium, useful gradient when G is bad.")
+assert answer_q4 == "a", "Q4: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q5 (Review)
+#
+# A WGAN-GP critic is trained with a gradient penalty. What does the penalty push towards?
+#
+# - a) critic weights inside [-0.01, 0.01]
+# - b) a critic gradient norm of 1 at points interpolated between real and generated samples, a soft form of the 1-Lipschitz constraint
+# - c) a critic output of exactly 0 for real samples
+# - d) a generator with fewer parameters
+# %% solution id=answer_q5
+answer_q5 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q5 = "b"
+### END SOLUTION
+# %% tests id=test_q5 points=1
+assert answer_q5 in {"a", "b", "c", "d"}, f"answer_q5 must be 'a', 'b', 'c' or 'd', got {answer_q5!r}"
+### BEGIN HIDDEN TESTS
+print("Q5: The Kantorovich-Rubinstein dual needs a 1-Lipschitz critic. Weight clipping enforces it crudely and wastes capacity; the penalty lambda * (||grad_x D(x_hat)|| - 1)^2 on random interpolates enforces it softly where it matters.")
+assert answer_q5 == "b", "Q5: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q6 (Review)
+#
+# In a VAE, the KL term of one latent dimension drops to zero for every input during training. What has happened?
+#
+# - a) the model has reached the best possible ELBO
+# - b) the encoder's variance has exploded
+# - c) posterior collapse: that dimension's posterior equals the prior N(0, 1), so it carries no information about the input and the decoder ignores it
+# - d) the reconstruction term has become negative
+# %% solution id=answer_q6
+answer_q6 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q6 = "c"
+### END SOLUTION
+# %% tests id=test_q6 points=1
+assert answer_q6 in {"a", "b", "c", "d"}, f"answer_q6 must be 'a', 'b', 'c' or 'd', got {answer_q6!r}"
+### BEGIN HIDDEN TESTS
+print("Q6: KL(q(z|x) || N(0,1)) is zero only when q(z|x) = N(0,1) for every x: the dimension encodes nothing. Large beta or a strong decoder encourages it; KL annealing (starting beta near 0) helps the encoder use the latent first.")
+assert answer_q6 == "c", "Q6: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q7 (Review)
+#
+# A diffusion model uses v-prediction. With x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, what is the target v?
+#
+# - a) v = eps
+# - b) v = x0 - eps
+# - c) v = sqrt(1 - abar_t) x0 + sqrt(abar_t) eps
+# - d) v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0
+# %% solution id=answer_q7
+answer_q7 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q7 = "d"
+### END SOLUTION
+# %% tests id=test_q7 points=1
+assert answer_q7 in {"a", "b", "c", "d"}, f"answer_q7 must be 'a', 'b', 'c' or 'd', got {answer_q7!r}"
+### BEGIN HIDDEN TESTS
+print("Q7: Salimans and Ho (2022) define v = alpha_t eps - sigma_t x0 with alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t). It stays well scaled at both ends of the schedule, unlike predicting eps when almost all of x_t is noise.")
+assert answer_q7 == "d", "Q7: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q8 (Review)
+#
+# Why is a short linear learning-rate warmup used when training transformers and diffusion U-Nets with Adam?
+#
+# - a) early on, Adam's second-moment estimates rest on few gradients and the weights are far from a good region, so full-size steps can blow up; ramping the rate up avoids those early spikes
+# - b) warmup makes the final learning rate higher
+# - c) warmup replaces weight decay
+# - d) warmup is needed only for SGD, never for Adam
+# %% solution id=answer_q8
+answer_q8 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q8 = "a"
+### END SOLUTION
+# %% tests id=test_q8 points=1
+assert answer_q8 in {"a", "b", "c", "d"}, f"answer_q8 must be 'a', 'b', 'c' or 'd', got {answer_q8!r}"
+### BEGIN HIDDEN TESTS
+print("Q8: Adam's per-parameter scaling is noisy in the first steps, and large steps at random initialization can push a deep network into a bad region or produce a loss spike. Warmup increases the rate from 0 over the first steps.")
+assert answer_q8 == "a", "Q8: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q9 (Review)
+#
+# What does spectral normalization do to a discriminator layer?
+#
+# - a) it removes the layer's bias
+# - b) it divides the weight matrix by its largest singular value (estimated by power iteration), bounding the layer's Lipschitz constant by 1
+# - c) it normalizes the layer's activations over the batch
+# - d) it clips every weight to [-1, 1]
+# %% solution id=answer_q9
+answer_q9 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q9 = "b"
+### END SOLUTION
+# %% tests id=test_q9 points=1
+assert answer_q9 in {"a", "b", "c", "d"}, f"answer_q9 must be 'a', 'b', 'c' or 'd', got {answer_q9!r}"
+### BEGIN HIDDEN TESTS
+print("Q9: The largest singular value is the layer's Lipschitz constant (its operator norm). Dividing by it makes each linear map 1-Lipschitz; with 1-Lipschitz activations the whole discriminator is bounded, which smooths its gradients for G.")
+assert answer_q9 == "b", "Q9: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q10 (Review)
+#
+# You compare two generators of 8x8 digits by FID computed with the course's digits feature network. Which statement is right?
+#
+# - a) a higher FID means better samples
+# - b) FID uses only the classifier's predicted labels, not its features
+# - c) lower is better; it compares the mean and covariance of real and generated features, and a digits-FID cannot be compared with an Inception FID reported in papers
+# - d) FID is zero whenever the discriminator's loss is low
+# %% solution id=answer_q10
+answer_q10 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q10 = "c"
+### END SOLUTION
+# %% tests id=test_q10 points=1
+assert answer_q10 in {"a", "b", "c", "d"}, f"answer_q10 must be 'a', 'b', 'c' or 'd', got {answer_q10!r}"
+### BEGIN HIDDEN TESTS
+print("Q10: FID is the Frechet distance between Gaussians fitted to real and generated features: lower is closer. Its scale depends on the feature network, so digits-FID is read against our real-vs-real floor, never against Inception numbers.")
+assert answer_q10 == "c", "Q10: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Done
+#
+# Save the notebook and grade it. Where an explanation surprises you, go back to the
+# chapter it comes from: each question names an idea that a chapter builds and tests.
