@@ -95,6 +95,7 @@ def make_api(course_root: Path, work_root: Path, **overrides):
     _ensure_tools_on_path()
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
     config.CourseDirectory.root = str(work_root)
+    config.NbGraderAPI.log_level = "WARN"  # keep errors, drop per-cell chatter
     for key, value in overrides.items():
         cls, trait = key.split("__")
         setattr(getattr(config, cls), trait, value)
@@ -188,6 +189,9 @@ def grade(path: str | Path, chapter: str | None = None, course_root: Path | None
     if not path.is_file():
         raise FileNotFoundError(f"path {path} does not exist")
     chapter = chapter or chapter_of(path)
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy noise in nbgrader
     with temp_course([chapter], course_root or path.parent) as (api, work_root):
         submit(work_root, chapter, STUDENT, path)
         return autograde(api, chapter, STUDENT)
