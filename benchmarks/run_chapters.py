@@ -1,0 +1,97 @@
+"""Run every solutions notebook as a learner would; record wall time and peak memory.
+
+    python benchmarks/run_chapters.py [CHAPTER ...]
+
+Writes benchmarks/results/chapters.json and chapters.md (with the machine it ran on) and
+measures ``import genlab`` against ``import torch`` in fresh interpreters. Autograde
+times come from the last test run (.cache/grading_runs/, written by tests/grading).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "tools"))
+
+import nbrun  # noqa: E402
+import notebooks  # noqa: E402
+
+
+def machine() -> dict:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def import_seconds(statement: str, repeats: int = 7) -> float:
+    """Median wall time of ``statement`` in a fresh interpreter (interpreter start excluded)."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(repeats)]
+    return statistics.median(runs)
+
+
+def autograde_seconds() -> dict:
+    found = {}
+    for path in sorted((ROOT / ".cache" / "grading_runs").glob("*.json")):
+        run = json.loads(path.read_text())
+        found.setdefault(run["chapter"], {})[run["student"]] = run["seconds"]
+    return found
+
+
+def main(chapters: list[str]) -> None:
+    rows = []
+    for chapter in chapters:
+        path = ROOT / "solutions" / chapter / f"{chapter}.ipynb"
+        _, seconds, peak_mb = nbrun.execute(path, timeout=600)
+        rows.append({"chapter": chapter, "seconds": round(seconds, 1), "peak_mb": round(peak_mb)})
+        print(f"{chapter}: {seconds:.1f} s, {peak_mb:.0f} MB", flush=True)
+    torch_s = import_seconds("import torch")
+    genlab_s = import_seconds("import torch, genlab")
+    grading = autograde_seconds()
+    result = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "chapters": rows,
+        "import_torch_s": round(torch_s, 3),
+        "import_torch_and_genlab_s": round(genlab_s, 3),
+        "autograde_s": grading,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "chapters.json").write_text(json.dumps(result, indent=1) + "\n")
+    m = result["machine"]
+    lines = [
+        f"Measured {result['date']} on {m['cpu_count']} CPU(s) ({m['cpu']}), {m['platform']}, "
+        f"Python {m['python']}, torch {m['torch']}, GPU: {m['cuda'] or 'none'}.",
+        "",
+        "| chapter | full run (s) | kernel peak memory (MB) | autograde blank / solutions (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        g = grading.get(row["chapter"], {})
+        ag = f"{g.get('blank', '-')} / {g.get('solution', '-')}"
+        lines.append(f"| {row['chapter']} | {row['seconds']} | {row['peak_mb']} | {ag} |")
+    lines += ["", f"`import torch`: {torch_s:.2f} s; `import torch, genlab`: {genlab_s:.2f} s "
+              f"(genlab adds {genlab_s - torch_s:+.3f} s; median of 7 fresh interpreters)."]
+    (RESULTS / "chapters.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or notebooks.chapter_ids())
