@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.genlab-installed
 CHAPTER ?= 00_welcome
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -17,8 +17,9 @@ $(READY): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test]"
 	@touch $@
 
+# Learners see chapters/; nbgrader's server extensions read nbgrader_config.py from here.
 lab: $(READY)
-	cd chapters && ../$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=chapters $(ALLOW_ROOT)
 
 test: $(READY)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
