@@ -26,15 +26,6 @@ _session_start = [0.0]
 _last_end = [0.0]
 
 
-def _require_browser() -> None:
-    reason = labdriver.missing_requirements()
-    if reason is None:
-        return
-    if labdriver.ci_requires_browser():
-        pytest.fail(f"browser tests are required under CI, but {reason}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {reason}")
-
-
 @pytest.fixture(scope="session")
 def lab_root(tmp_path_factory) -> Path:
     """The server's root folder: a temporary folder, never the repository."""
@@ -43,17 +34,18 @@ def lab_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory, lab_root):
-    _require_browser()
+    labdriver.require_browser()
     server = labdriver.LabServer(root_dir=lab_root, home=tmp_path_factory.mktemp("lab-home"))
     try:
         yield server.start()
     finally:
-        server.stop()
+        leftover = server.stop()
+    assert not leftover, f"processes of the JupyterLab server outlived it: {leftover}"
 
 
 @pytest.fixture(scope="session")
 def chromium():
-    _require_browser()
+    labdriver.require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

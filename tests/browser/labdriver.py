@@ -71,6 +71,18 @@ def missing_requirements() -> str | None:
     return None
 
 
+def require_browser() -> None:
+    """Skip the calling test (with the reason) where the browser stack is missing; fail under CI."""
+    import pytest
+
+    reason = missing_requirements()
+    if reason is None:
+        return
+    if ci_requires_browser():
+        pytest.fail(f"browser tests are required under CI, but {reason}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
 # --------------------------------------------------------------------------- the server
 
 def free_port() -> int:
@@ -79,10 +91,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def lab_command() -> list[str]:
-    """``jupyter lab`` of the environment that runs the tests (the project's .venv)."""
+def jupyter_command(*args: str) -> list[str]:
+    """``jupyter ARGS`` of the environment that runs the tests (the project's .venv)."""
     script = Path(sys.executable).with_name("jupyter")
-    return [str(script), "lab"] if script.exists() else [sys.executable, "-m", "jupyterlab"]
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "jupyter", *args]
+
+
+def lab_command() -> list[str]:
+    return jupyter_command("lab")
 
 
 def hermetic_env(home: Path) -> dict[str, str]:
@@ -91,7 +109,7 @@ def hermetic_env(home: Path) -> dict[str, str]:
     The project's own extensions (installed in the environment's prefix) stay visible; the
     user's personal settings, workspaces and kernels do not, so this is a *fresh* JupyterLab.
     ``MPLBACKEND`` and ``NBGRADER_EXECUTION`` are removed: figures render inline and demos run
-    at full size, exactly as a learner sees them.
+    at full size, exactly as a learner sees them. ``OMP_NUM_THREADS`` defaults to 1 (below).
     """
     env = dict(os.environ)
     for name in ("MPLBACKEND", "NBGRADER_EXECUTION", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
@@ -106,6 +124,9 @@ def hermetic_env(home: Path) -> dict[str, str]:
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         PYTHONUNBUFFERED="1",
     )
+    # The widgets train tiny models: extra threads only add overhead, and on a shared or
+    # oversubscribed CI runner two spinning OpenMP threads made them ten times slower here.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
@@ -126,6 +147,10 @@ def write_lab_settings(home: Path) -> None:
         path = settings / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+
+
+class PortTaken(RuntimeError):
+    """Another process took the port between choosing it and the server binding it."""
 
 
 @dataclass
@@ -169,7 +194,18 @@ class LabServer:
     def env(self) -> dict[str, str]:
         return hermetic_env(self.home)
 
-    def start(self, timeout: float = 90.0) -> LabServer:
+    def start(self, timeout: float = 90.0, attempts: int = 3) -> LabServer:
+        """Start the server and wait until it answers; a port taken meanwhile gets a new one."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if attempt == attempts:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> LabServer:
         write_lab_settings(self.home)
         self.log_path = self.home / "jupyterlab.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 (closed by the child's exit)
@@ -181,8 +217,10 @@ class LabServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}:\n"
-                                   + self.log_tail())
+                log_text = self.log_tail()
+                self.process = None
+                error = PortTaken if "already in use" in log_text else RuntimeError
+                raise error(f"jupyter lab exited during start-up:\n{log_text}")
             try:
                 with urllib.request.urlopen(
                         f"{self.base_url}/api/status?token={self.token}", timeout=2) as resp:
@@ -200,10 +238,13 @@ class LabServer:
             return self.log_path.read_text(errors="replace")[-chars:]
         return "(no log)"
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop the server, then any kernel or child left over. Safe to call twice."""
+    def stop(self, grace: float = 10.0) -> list[int]:
+        """Stop the server, then any kernel or child left over. Safe to call twice.
+
+        Returns the ids of processes that were still alive afterwards (should be none).
+        """
         if self.process is None:
-            return
+            return []
         import psutil
 
         try:
@@ -231,7 +272,9 @@ class LabServer:
                 proc.kill()
             except psutil.Error:
                 pass
+        _, alive = psutil.wait_procs(alive, timeout=3)
         self.process = None
+        return [proc.pid for proc in alive]
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -250,11 +293,13 @@ class ChapterNotebook:
 def discover_widget_chapters(root: Path = ROOT) -> list[ChapterNotebook]:
     """Chapters whose notebook mentions ``genlab.widgets``, one entry per chapter.
 
-    The learner's copy in ``chapters/<id>/<id>.ipynb`` is preferred; a chapter that is not
-    released yet is taken from ``solutions/<id>/<id>.ipynb``.
+    The source ``solutions/<id>/<id>.ipynb`` is preferred: it is never older than the
+    learner's copy in ``chapters/`` (released from it; tests/grading checks they agree), and
+    once the exercise cells are dropped (:func:`prepare_chapter`) both run the same cells. A
+    chapter found only in ``chapters/`` is taken from there.
     """
     found: dict[str, ChapterNotebook] = {}
-    for folder in ("chapters", "solutions"):
+    for folder in ("solutions", "chapters"):
         for path in sorted((root / folder).glob("*/*.ipynb")):
             chapter = path.parent.name
             if path.stem != chapter or chapter in found or ".ipynb_checkpoints" in path.parts:
@@ -300,16 +345,24 @@ def is_graded_cell(cell) -> bool:
     return bool(meta.get("solution") or meta.get("grade"))
 
 
-def prepare_chapter(source: Path, dest_dir: Path) -> tuple[Path, int]:
+def prepare_chapter(source: Path, dest_dir: Path, mode: str = "slice") -> tuple[Path, int]:
     """Copy a chapter for the browser; return ``(notebook path, number of widget cells)``.
 
-    Kept: every ordinary cell up to the last cell that uses ``genlab.widgets``. Dropped:
-    nbgrader answer and test cells (in the learner's copy an answer cell raises
-    ``NotImplementedError``, and JupyterLab's Run All stops at the first error; the chapters
-    are written so that nothing else depends on an exercise), and everything after the last
-    widget cell (not needed to see the widgets; saves minutes). Outputs are cleared, so what
-    the test sees was produced in the browser. Files next to the notebook (assets) are copied.
+    Always dropped: nbgrader answer and test cells (in the learner's copy an answer cell
+    raises ``NotImplementedError`` and JupyterLab's Run All stops at the first error; the
+    chapters are written so that nothing else depends on an exercise) and every cell after
+    the last one that uses ``genlab.widgets``. Outputs are cleared, so whatever the test sees
+    was produced in the browser. Files next to the notebook (assets) are copied.
+
+    ``mode="full"`` keeps every other cell: the chapter as a learner runs it, up to the
+    widgets. ``mode="slice"`` keeps only the code cells the widget cells need: the cells that
+    define a name they (or the kept cells) read, found by reading the code (:func:`slice_cells`),
+    plus cells with magics or ``seed_everything``. That skips the chapter's heavy demos, which
+    tests/notebooks already runs; a slice that misses a definition fails with a NameError,
+    and the test then retries with ``mode="full"``.
     """
+    if mode not in {"slice", "full"}:
+        raise ValueError(f"mode must be 'slice' or 'full', got {mode!r}")
     nb = nbformat.read(source, as_version=4)
     names = widget_names(nb.cells)
     kept = [cell for cell in nb.cells if not (cell.cell_type == "code" and is_graded_cell(cell))]
@@ -317,6 +370,10 @@ def prepare_chapter(source: Path, dest_dir: Path) -> tuple[Path, int]:
                         if cell.cell_type == "code" and uses_widgets(cell.source, names)]
     if widget_positions:
         kept = kept[: widget_positions[-1] + 1]
+        if mode == "slice":
+            keep = slice_cells([c.source if c.cell_type == "code" else None for c in kept],
+                               set(widget_positions))
+            kept = [cell for i, cell in enumerate(kept) if i in keep]
     for cell in kept:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -327,12 +384,102 @@ def prepare_chapter(source: Path, dest_dir: Path) -> tuple[Path, int]:
     shutil.copytree(source.parent, dest_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("*.ipynb", "*.py", ".ipynb_checkpoints",
                                                   "__pycache__"))
-    target = dest_dir / source.name
+    target = dest_dir / f"{source.stem}.{mode}.ipynb"
     nbformat.write(nb, target)
     return target, len(widget_positions)
 
 
+def slice_cells(sources: list[str | None], targets: set[int]) -> set[int]:
+    """Indices of the code cells needed to run the ``targets`` cells (``None``: not code).
+
+    Walks backwards from the last target: a cell is kept when it is a target, defines a name
+    a kept later cell reads first, or must run for its side effects on the whole notebook
+    (IPython magics, ``seed_everything``). A cell that cannot be parsed is kept.
+    """
+    import builtins
+
+    known = set(dir(builtins))
+    needed: set[str] = set()
+    keep: set[int] = set()
+    for index in range(max(targets), -1, -1):
+        source = sources[index]
+        if source is None:
+            continue
+        try:
+            reads, writes = _reads_and_writes(ast.parse(_strip_magics(source)))
+        except SyntaxError:
+            keep.add(index)
+            continue
+        always = ("seed_everything" in source
+                  or any(line.lstrip().startswith("%") for line in source.splitlines()))
+        if index in targets or always or writes & needed:
+            keep.add(index)
+            needed = (needed - writes) | (reads - known)
+    return keep
+
+
+def _names(node, ctx) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _local(stmt) -> set[str]:
+    """Names local to a lambda, function or comprehension inside ``stmt`` (not cell-level)."""
+    local = {n.arg for n in ast.walk(stmt) if isinstance(n, ast.arg)}
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.comprehension):
+            local |= _names(node.target, ast.Store)
+    return local
+
+
+def _bound(stmt) -> set[str]:
+    """Names a top-level statement binds (assignments, imports, def/class, loop targets)."""
+    bound = _names(stmt, ast.Store)
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.comprehension):
+            bound -= _names(node.target, ast.Store)
+    for node in ast.walk(stmt):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+    return bound
+
+
+def _reads_and_writes(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names read before the cell binds them, names the cell binds), statement by statement."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    for stmt in tree.body:
+        loads = _names(stmt, ast.Load) - _local(stmt)
+        if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)):
+            # The right-hand side runs before the names are bound: ``x = x + 1`` reads x.
+            fresh = loads
+            if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+                fresh = loads | {stmt.target.id}
+        else:
+            fresh = loads - _bound(stmt)  # loops, with, def: names bound inside are local
+        reads |= fresh - writes
+        writes |= _bound(stmt)
+    return reads, writes
+
+
 # --------------------------------------------------------------------------- the page
+
+class Stopwatch:
+    """Seconds per phase of a test, printed in its output (``open 9.1, run all 31.0``)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.laps)
+
 
 _NOTEBOOK_STATE_JS = """
 () => {
@@ -383,11 +530,15 @@ def _wait(page, predicate, timeout: float, what: str, interval: float = 0.25) ->
     raise AssertionError(f"{what} within {timeout:.0f} s; last state: {state}")
 
 
+class CellError(AssertionError):
+    """A cell raised while JupyterLab ran the notebook."""
+
+
 def run_all(page, timeout: float = 300.0) -> dict:
     """Run All Cells, as from the Run menu, and wait until the kernel has finished.
 
-    Returns the final notebook state; raises AssertionError naming the cell that failed or
-    the cells left unexecuted.
+    Returns the final notebook state; raises :class:`CellError` naming the cells that
+    raised, AssertionError when cells were left unexecuted or the run timed out.
     """
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
@@ -408,8 +559,9 @@ def run_all(page, timeout: float = 300.0) -> dict:
         if finished(notebook_state(page)):
             break
     failed = [cell for cell in state["cells"] if cell["errors"]]
-    assert not failed, "cells raised in JupyterLab: " + "; ".join(
-        f"cell {c['index']} ({c['head']!r}): {c['errors']}" for c in failed)
+    if failed:
+        raise CellError("cells raised in JupyterLab: " + "; ".join(
+            f"cell {c['index']} ({c['head']!r}): {c['errors']}" for c in failed))
     missing = [c for c in state["cells"] if c["count"] is None]
     assert not missing, f"cells not executed: {missing}"
     return state
@@ -425,7 +577,8 @@ def shutdown_kernel(page) -> None:
 
 WIDGET_SELECTOR = ".jupyter-widgets"
 # One output of a cell that rendered at least one widget view.
-WIDGET_OUTPUT_SELECTOR = f".jp-OutputArea-output:has({WIDGET_SELECTOR})"
+WIDGET_OUTPUT_SELECTOR = (".jp-Cell-outputArea > .jp-OutputArea-child > "
+                          f".jp-OutputArea-output:has({WIDGET_SELECTOR})")
 CONTROL_SELECTORS = {
     # Order = order tried: cheap, reversible controls first, buttons (may start work) last.
     "dropdown": ".widget-dropdown select",
@@ -443,7 +596,16 @@ def widget_outputs(page, timeout: float = 60.0):
     Fails if a widget output only shows its text fallback (``VBox(children=...)``), which is
     what a learner sees when the widgets extension is missing.
     """
-    page.wait_for_selector(WIDGET_OUTPUT_SELECTOR, timeout=timeout * 1000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(WIDGET_OUTPUT_SELECTOR, timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        shown = page.locator(".jp-Cell-outputArea > .jp-OutputArea-child > .jp-OutputArea-output")
+        texts = [text.strip()[:200] for text in shown.all_inner_texts() if text.strip()]
+        raise AssertionError(f"no widget rendered within {timeout:.0f} s (is the "
+                             f"{WIDGETS_LABEXTENSION} extension enabled?); the outputs show: "
+                             f"{texts[-5:]}") from None
     page.wait_for_function(
         """() => !Array.from(document.querySelectorAll('.jp-OutputArea-output'))
                  .some(o => /Loading widget|Error displaying widget/.test(o.textContent))""",
@@ -509,9 +671,8 @@ def _operate(page, kind: str, control) -> str:
         before = readout.inner_text() if readout.count() else ""
         control.focus()
         for key in ("ArrowRight", "ArrowLeft"):  # a slider at its maximum moves left
-            for _ in range(3):
-                control.press(key)
-                page.wait_for_timeout(150)
+            control.press(key)
+            page.wait_for_timeout(150)
             after = readout.inner_text() if readout.count() else ""
             if after != before:
                 return f"slider {before} -> {after}"
@@ -521,32 +682,43 @@ def _operate(page, kind: str, control) -> str:
     return f"{kind} {text!r}"
 
 
-def change_a_control(page, output, timeout: float = 90.0,
-                     prefer: str | None = None) -> Change:
-    """Change the widget's controls one by one until the shown output changes.
+def change_a_control(page, output, timeout: float = 120.0, recipe=None) -> Change:
+    """Change the widget's controls until the shown output changes.
 
-    ``prefer`` (a CSS selector inside the output) names the control to try first. Returns a
-    :class:`Change`; ``changed`` is False when no control changed what the widget shows.
+    ``recipe(page, output) -> str``, when given, is tried first (a chapter's own way to drive
+    its widget, e.g. "steps to the minimum, then Train"); then every control in the order of
+    ``CONTROL_SELECTORS``. Returns a :class:`Change`; ``changed`` is False when nothing that was
+    tried changed what the widget shows (its figures and text, not the controls' read-outs).
     """
     baseline = settle(page, output, timeout)
-    candidates = []
-    if prefer:
-        candidates += [("preferred", c) for c in output.locator(prefer).all()]
+    candidates = [("recipe", recipe)] if recipe else []
     for kind, selector in CONTROL_SELECTORS.items():
-        candidates += [(kind, c) for c in output.locator(selector).all() if c.is_visible()]
+        candidates += [(kind, c) for c in output.locator(selector).all()
+                       if c.is_visible() and c.is_enabled()]
     tried = []
     for kind, control in candidates:
         try:
-            description = _operate(page, kind if kind != "preferred" else _kind_of(control),
-                                   control)
+            description = (control(page, output) if kind == "recipe"
+                           else _operate(page, kind, control))
         except Exception as error:  # a control we cannot operate: try the next one
-            tried.append(f"{kind}: {error.__class__.__name__}")
+            tried.append(f"{kind}: {error.__class__.__name__}: {str(error)[:120]}")
             continue
         tried.append(description)
         after = settle(page, output, timeout)
         if after != baseline:
             return Change(kind, description, True, tried)
     return Change("", "", False, tried)
+
+
+def slider_handle(output, description: str):
+    """The handle of the slider labelled exactly ``description`` inside ``output``."""
+    label = output.page.get_by_text(description, exact=True)
+    return output.locator(".widget-slider", has=label).locator(".noUi-handle")
+
+
+def button(output, text: str):
+    """The button reading exactly ``text`` inside ``output``."""
+    return output.get_by_role("button", name=text, exact=True)
 
 
 def _kind_of(control) -> str:
@@ -566,10 +738,23 @@ def save_widget_png(output, path: Path, max_width: int = 820) -> Path:
 
     output.scroll_into_view_if_needed()
     raw = output.screenshot(animations="disabled", caret="hide")
-    image = Image.open(io.BytesIO(raw)).convert("RGB")
+    image = _trim(Image.open(io.BytesIO(raw)).convert("RGB"))
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)),
                              Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
+
+
+def _trim(image, pad: int = 10):
+    """Cut the empty margin (the colour of the top-left pixel) around the content."""
+    from PIL import Image, ImageChops
+
+    background = Image.new(image.mode, image.size, image.getpixel((0, 0)))
+    box = ImageChops.difference(image, background).getbbox()
+    if box is None:
+        return image
+    left, top, right, bottom = box
+    return image.crop((max(0, left - pad), max(0, top - pad),
+                       min(image.width, right + pad), min(image.height, bottom + pad)))

@@ -86,7 +86,8 @@ def test_make_optimizer_rejects_a_model_without_parameters():
 def test_adamw_decays_weights_that_adam_with_l2_barely_moves():
     # A weight with zero loss gradient: AdamW shrinks it by (1 - lr * wd) per step, Adam
     # with L2 normalizes the decay gradient and moves it by about lr per step instead.
-    w_adamw, w_l2 = torch.nn.Parameter(torch.tensor([2.0])), torch.nn.Parameter(torch.tensor([2.0]))
+    w_adamw = torch.nn.Parameter(torch.tensor([2.0]))
+    w_l2 = torch.nn.Parameter(torch.tensor([2.0]))
     adamw = torch.optim.AdamW([w_adamw], lr=0.01, weight_decay=0.1)
     adam_l2 = torch.optim.Adam([w_l2], lr=0.01, weight_decay=0.1)
     for _ in range(10):
@@ -276,7 +277,7 @@ def test_plateau_in_a_loop_reduces_the_rate_when_validation_loss_stalls():
         opt.step()
         sched.step((w - 1.0).abs().item())
     assert opt.param_groups[0]["lr"] < 0.1
-    assert float((w - 1.0).abs()) < 0.05
+    assert (w - 1.0).abs().item() < 0.05
 
 
 def test_plateau_rejects_invalid_settings():
@@ -310,3 +311,81 @@ def test_trace_lr_rejects_misuse():
         optim.trace_lr(lambda o: o, 3)
     with pytest.raises(ValueError, match="n_steps must be >= 1"):
         optim.trace_lr(lambda o: optim.linear_warmup(o, 2), 0)
+
+
+# ------------------------------------------------------------------ the chapter's toy problems
+
+def test_dirac_gan_grads_match_autograd():
+    from genlab import optim_toys
+
+    theta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    psi = torch.tensor(-1.3, dtype=torch.float64, requires_grad=True)
+    softplus = torch.nn.functional.softplus
+    (d_psi,) = torch.autograd.grad(softplus(-psi * 0.0) + softplus(psi * theta), psi)
+    (d_theta,) = torch.autograd.grad(softplus(-psi * theta), theta)
+    g_theta, g_psi = optim_toys.dirac_gan_grads(0.7, -1.3)
+    assert g_theta == pytest.approx(d_theta.item()) and g_psi == pytest.approx(d_psi.item())
+
+
+def test_dirac_gan_first_adam_step_moves_each_player_by_lr():
+    from genlab import optim_toys
+
+    path = optim_toys.dirac_gan_trajectory(beta1=0.9, steps=1, lr=0.05, theta0=1.0)
+    # D first: d d_loss/d psi = theta * sigmoid(0) > 0, so psi -> -lr; then G's gradient
+    # -psi * sigmoid(-psi * theta) > 0, so theta -> 1 - lr (Adam's first step is lr * sign)
+    assert path.shape == (2, 2)
+    assert path[1].tolist() == pytest.approx([0.95, -0.05], abs=1e-6)
+
+
+def test_momentum_carries_the_dirac_gan_away_from_equilibrium():
+    from genlab import optim_toys
+
+    final = {b1: optim_toys.dirac_gan_trajectory(beta1=b1, steps=400)[-100:].norm(dim=1).mean()
+             for b1 in (0.9, 0.5, 0.0)}
+    assert final[0.9] > 1.0 > final[0.5] > final[0.0]
+
+
+def test_rmsprop_follows_a_flipping_clipped_weight_better_than_adam_with_momentum():
+    from genlab import optim_toys
+
+    def share(make):
+        w, target = optim_toys.clipped_weight_trajectory(make, steps=400, flip_every=40)
+        assert w.abs().max() <= 0.01 + 1e-12  # the clip holds
+        return optim_toys.agreement(w, target)
+
+    rmsprop = share(lambda p: torch.optim.RMSprop(p, lr=1e-3))
+    adam = share(lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999)))
+    assert rmsprop > adam + 0.2
+
+
+def test_denoiser_loss_spikes_without_warmup_and_not_with_it():
+    from genlab import optim_toys
+
+    plain = optim_toys.train_denoiser(None, lr=1e-2, steps=30)["loss"]
+    warm = optim_toys.train_denoiser(lambda o: optim.linear_warmup(o, 50), lr=1e-2,
+                                     steps=30)["loss"]
+    assert max(plain) > 2 * plain[0]
+    assert max(warm) <= 1.05 * warm[0]
+
+
+def test_cosine_and_plateau_end_closer_to_the_noise_floor_than_a_constant_rate():
+    from genlab import optim_toys
+
+    constant = optim_toys.train_regression(None, steps=400)
+    cosine = optim_toys.train_regression(lambda o: optim.warmup_cosine(o, 0, 400), steps=400)
+    plateau = optim_toys.train_regression(lambda o: optim.plateau(o, patience=2), steps=400)
+    assert cosine["val_loss"][-1] < constant["val_loss"][-1]
+    assert plateau["val_loss"][-1] < constant["val_loss"][-1]
+    assert plateau["lr"][-1] < 0.1 and constant["lr"][-1] == 0.1
+    assert min(cosine["val_loss"]) > 0.2  # noise variance 0.25 (up to sampling) is the floor
+
+
+def test_toys_reject_bad_settings():
+    from genlab import optim_toys
+
+    with pytest.raises(ValueError, match="betas"):
+        optim_toys.dirac_gan_trajectory(beta1=1.0)
+    with pytest.raises(ValueError, match="needs eval_every"):
+        optim_toys.train_denoiser(lambda o: optim.plateau(o), steps=2)
+    with pytest.raises(ValueError, match="clip must be > 0"):
+        optim_toys.clipped_weight_trajectory(lambda p: torch.optim.SGD(p, lr=1.0), clip=0.0)

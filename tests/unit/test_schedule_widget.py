@@ -46,7 +46,8 @@ def test_one_cycle_schedule_peaks_at_lr_at_pct_start():
         opt.step()
         ref.step()
     assert rates == pytest.approx(expected)
-    assert max(rates) == pytest.approx(0.05) and rates.index(max(rates)) == pytest.approx(24, abs=1)
+    assert max(rates) == pytest.approx(0.05)
+    assert rates.index(max(rates)) == pytest.approx(24, abs=1)
 
 
 def test_plateau_schedule_drops_only_after_the_simulated_loss_stalls():

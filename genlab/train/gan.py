@@ -1,0 +1,409 @@
+"""One GAN training loop for every loss of chapter 01_gan_losses.
+
+:func:`train_gan` trains any generator/discriminator pair with any loss of
+:data:`genlab.losses.gan.GAN_LOSSES`. One *step* is ``n_critic`` discriminator updates
+followed by one generator update. The loop, in order, for each step:
+
+1. ``n_critic`` times: real batch, fake batch (no generator gradient), D loss
+   (+ label smoothing for the minimax losses, + gradient penalty for WGAN-GP),
+   D update (optional gradient-norm clipping), weight clipping for WGAN;
+2. fake batch, G loss, G update (D's parameters frozen for this pass);
+3. log ``d_loss`` (mean over the ``n_critic`` updates) and ``g_loss``; NaN guard;
+   optional snapshot of samples from a fixed batch of noise.
+
+Every optimizer update goes through :func:`optimizer_step`, and mixed precision through
+:func:`autocast_context` and :func:`make_grad_scaler`: the three places a stabilization
+method plugs in (chapter 05 replaces them by ``genlab.stabilize``'s versions).
+
+:func:`train_gan_2d` builds the 2-D MLPs and a ring or grid data set and calls
+:func:`train_gan`; :func:`gan_preset` holds each loss's published hyperparameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from genlab._checks import check_choice, check_int, check_positive
+from genlab.losses.gan import GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty
+from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
+from genlab.train.history import History
+
+SMOOTHABLE_LOSSES = ("minimax", "nonsaturating")  # losses whose D loss takes real_target
+
+# Published settings per loss (all Adam unless said otherwise).
+#   minimax, nonsaturating, lsgan: DCGAN (Radford et al. 2016) / LSGAN (Mao et al. 2017):
+#       Adam lr 2e-4, betas (0.5, 0.999), one D update per G update.
+#   wgan: Arjovsky et al. 2017, Algorithm 1: RMSprop lr 5e-5, clip 0.01, n_critic 5.
+#   wgan-gp: Gulrajani et al. 2017, Algorithm 1: Adam lr 1e-4, betas (0, 0.9), lambda 10,
+#       n_critic 5.
+#   hinge: Miyato et al. 2018 (SN-GAN): spectral norm on D, Adam lr 2e-4, betas (0, 0.9),
+#       n_critic 5.
+PRESETS: dict[str, dict] = {
+    "minimax": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999), n_critic=1),
+    "nonsaturating": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999),
+                          n_critic=1),
+    "lsgan": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999), n_critic=1),
+    "wgan": dict(optimizer="rmsprop", g_lr=5e-5, d_lr=5e-5, n_critic=5, weight_clip=0.01),
+    "wgan-gp": dict(optimizer="adam", g_lr=1e-4, d_lr=1e-4, betas=(0.0, 0.9), n_critic=5,
+                    gp_weight=10.0),
+    "hinge": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.0, 0.9), n_critic=5,
+                  spectral_norm=True),
+}
+
+
+def gan_preset(loss: str) -> dict:
+    """Keyword arguments of :func:`train_gan` with ``loss``'s published hyperparameters."""
+    check_choice("loss", loss, sorted(PRESETS))
+    return {"loss": loss, **PRESETS[loss]}
+
+
+# --- the pieces a stabilization method replaces --------------------------------------------
+
+def autocast_context(device: torch.device, amp: bool):
+    """Mixed-precision context for forward passes: CUDA fp16, CPU bf16, or nothing.
+
+    Delegates to :func:`genlab.stabilize.mixed_precision`; MPS and other devices run in
+    float32 (``amp`` is ignored there, with a warning).
+    """
+    if not amp:
+        return contextlib.nullcontext()
+    return mixed_precision(amp, device).autocast()
+
+
+def make_grad_scaler(device: torch.device, amp: bool):
+    """A ``torch.amp.GradScaler`` for CUDA fp16 (its small gradients underflow without
+    scaling), else ``None``: bf16 has float32's exponent range and needs none."""
+    if not amp:
+        return None
+    recipe = mixed_precision(amp, device)
+    return recipe.make_scaler() if recipe.needs_scaler else None
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   params: list[torch.Tensor], scaler=None,
+                   grad_clip: float | None = None) -> float | None:
+    """Backpropagate ``loss`` and update ``params`` with ``optimizer``.
+
+    With a ``scaler`` the loss is scaled and the gradients unscaled before clipping.
+    With ``grad_clip`` the total gradient norm is clipped to it
+    (:func:`genlab.stabilize.clip_gradients`, over ``torch.nn.utils.clip_grad_norm_``).
+    Returns the gradient norm *before* clipping (a float) when ``grad_clip`` is set,
+    else ``None``.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    grad_norm = None
+    if grad_clip is not None:
+        grad_norm = clip_gradients(params, grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return grad_norm
+
+
+def make_optimizer(params, name: str, lr: float, betas=(0.5, 0.999)) -> torch.optim.Optimizer:
+    """``"adam"`` (with ``betas``) or ``"rmsprop"`` (WGAN's choice) over ``params``."""
+    check_choice("optimizer", name, ("adam", "rmsprop"))
+    check_positive("lr", lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+def _set_requires_grad(params: list[torch.Tensor], flag: bool) -> None:
+    for param in params:
+        param.requires_grad_(flag)
+
+
+def _guard_finite(history: History, step: int, **outputs: torch.Tensor) -> None:
+    """NaN guard on network outputs: a non-finite output ends the run with a
+    ``DivergenceError`` (the losses themselves would refuse it with a ``ValueError``)."""
+    for name, value in outputs.items():
+        if not torch.isfinite(value).all():
+            history.check_finite(step, **{name: float("nan")})
+
+
+def _latent_dim(generator: nn.Module, latent_dim: int | None) -> int:
+    if latent_dim is not None:
+        return check_int("latent_dim", latent_dim, minimum=1)
+    if hasattr(generator, "latent_dim"):
+        return int(generator.latent_dim)
+    raise ValueError("latent_dim is needed: the generator has no latent_dim attribute")
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+def train_gan(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    sample_real: Callable[[int], torch.Tensor],
+    *,
+    loss: str = "nonsaturating",
+    steps: int = 2000,
+    batch_size: int = 256,
+    optimizer: str = "adam",
+    g_lr: float = 2e-4,
+    d_lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    n_critic: int = 1,
+    weight_clip: float | None = None,
+    gp_weight: float | None = None,
+    real_target: float = 1.0,
+    spectral_norm: bool = False,
+    grad_clip: float | None = None,
+    lr_decay: bool = False,
+    amp: bool = False,
+    latent_dim: int | None = None,
+    device: torch.device | str | None = None,
+    g_optimizer: torch.optim.Optimizer | None = None,
+    d_optimizer: torch.optim.Optimizer | None = None,
+    snapshot_every: int = 0,
+    n_snapshot: int = 1000,
+    on_snapshot: Callable[[int, torch.Tensor, History], None] | None = None,
+    progress: bool = False,
+) -> History:
+    """Train ``generator`` against ``discriminator``; return the run's :class:`History`.
+
+    generator: maps ``(batch, latent_dim)`` noise to samples; discriminator: maps samples
+    to raw outputs ``(batch,)`` or ``(batch, 1)``. sample_real(n): ``n`` real samples.
+    loss: a name of ``GAN_LOSSES`` (``"minimax"``, ``"nonsaturating"``, ``"lsgan"``,
+    ``"wgan"``, ``"wgan-gp"``, ``"hinge"``). steps: generator updates; each follows
+    ``n_critic`` discriminator updates. optimizer ``"adam"`` (``betas``) or
+    ``"rmsprop"``, with separate learning rates ``g_lr`` and ``d_lr`` (TTUR, Heusel et
+    al. 2017 uses d_lr > g_lr); or pass your own ``g_optimizer`` / ``d_optimizer``.
+    weight_clip: clamp D's weights to +-this after each D update (default 0.01 for
+    ``"wgan"``, off otherwise; 0 turns it off). gp_weight: gradient-penalty weight
+    (default 10 for ``"wgan-gp"``, 0 otherwise). real_target: 0.9 is one-sided label
+    smoothing (minimax losses only). spectral_norm: wrap D's layers in spectral norm
+    (in place). grad_clip: clip each network's gradient norm to this; the pre-clip norms
+    are logged as ``d_grad_norm`` and ``g_grad_norm``. lr_decay: decay both learning
+    rates linearly to 0 over the run. amp: mixed precision (CUDA fp16 with a gradient
+    scaler, CPU bf16). snapshot_every: every that many steps (and at the end) keep
+    ``n_snapshot`` samples from fixed noise in ``history.snapshots`` and call
+    ``on_snapshot(step, samples, history)``; 0 keeps only the final one.
+    progress: show a tqdm bar.
+
+    Logged series: ``d_loss`` (mean over the step's critic updates, penalty included),
+    ``g_loss``, ``gp`` (if used), ``d_grad_norm``/``g_grad_norm`` (if ``grad_clip``).
+    Raises :class:`genlab.train.DivergenceError` (keeping the history) on a NaN or
+    infinite loss.
+    """
+    d_loss_fn, g_loss_fn = get_gan_loss(loss)
+    check_int("steps", steps, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("n_critic", n_critic, minimum=1)
+    check_int("snapshot_every", snapshot_every, minimum=0)
+    check_int("n_snapshot", n_snapshot, minimum=1)
+    weight_clip = (0.01 if loss == "wgan" else 0.0) if weight_clip is None else weight_clip
+    gp_weight = (10.0 if loss == "wgan-gp" else 0.0) if gp_weight is None else gp_weight
+    check_positive("weight_clip", weight_clip, allow_zero=True)
+    check_positive("gp_weight", gp_weight, allow_zero=True)
+    check_positive("real_target", real_target)
+    if real_target != 1.0 and loss not in SMOOTHABLE_LOSSES:
+        raise ValueError(
+            f"real_target (label smoothing) applies to the losses {SMOOTHABLE_LOSSES}, "
+            f"not to {loss!r}; leave it at 1.0"
+        )
+    if grad_clip is not None:
+        check_positive("grad_clip", grad_clip)
+    if not callable(sample_real):
+        raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
+    latent_dim = _latent_dim(generator, latent_dim)
+    device = torch.device(device) if device is not None else next(generator.parameters()).device
+    generator.to(device).train()
+    if spectral_norm:
+        apply_spectral_norm(discriminator)
+    discriminator.to(device).train()
+
+    g_params = [p for p in generator.parameters() if p.requires_grad]
+    d_params = [p for p in discriminator.parameters() if p.requires_grad]
+    g_opt = g_optimizer or make_optimizer(g_params, optimizer, g_lr, betas)
+    d_opt = d_optimizer or make_optimizer(d_params, optimizer, d_lr, betas)
+    schedulers = []
+    if lr_decay:
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
+                      for opt in (g_opt, d_opt)]
+    g_scaler, d_scaler = make_grad_scaler(device, amp), make_grad_scaler(device, amp)
+    d_extra = {"real_target": real_target} if loss in SMOOTHABLE_LOSSES else {}
+
+    history = History()
+    history.meta.update(
+        loss=loss, steps=steps, batch_size=batch_size, optimizer=optimizer, g_lr=g_lr,
+        d_lr=d_lr, betas=tuple(betas), n_critic=n_critic, weight_clip=weight_clip,
+        gp_weight=gp_weight, real_target=real_target, spectral_norm=spectral_norm,
+        grad_clip=grad_clip, lr_decay=lr_decay, amp=amp, device=str(device),
+    )
+    fixed_z = torch.randn(n_snapshot, latent_dim).to(device)
+
+    def noise(n: int) -> torch.Tensor:
+        return torch.randn(n, latent_dim, device=device)
+
+    def take_snapshot(step: int) -> None:
+        generator.eval()
+        with torch.no_grad():
+            samples = generator(fixed_z).float().cpu()
+        generator.train()
+        history.snapshot(step, samples)
+        if on_snapshot is not None:
+            on_snapshot(step, samples, history)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"GAN ({loss})", leave=False)
+    start = time.perf_counter()
+    try:
+        for step in range(1, steps + 1):
+            # 1. discriminator (critic) updates
+            d_losses, gps, d_norms = [], [], []
+            for _ in range(n_critic):
+                real = sample_real(batch_size).to(device)
+                with torch.no_grad(), autocast_context(device, amp):
+                    fake = generator(noise(batch_size))
+                with autocast_context(device, amp):
+                    real_out, fake_out = discriminator(real).float(), discriminator(fake).float()
+                _guard_finite(history, step, real_out=real_out, fake_out=fake_out)
+                d_loss = d_loss_fn(real_out, fake_out, **d_extra)
+                if gp_weight > 0:
+                    # in float32: the penalty differentiates a gradient, fragile in fp16
+                    with torch.autocast(device_type=device.type, enabled=False):
+                        gp = gradient_penalty(discriminator, real.float(), fake.float(),
+                                              weight=gp_weight)
+                    d_loss = d_loss + gp
+                    gps.append(float(gp.detach()))
+                norm = optimizer_step(d_loss, d_opt, d_params, d_scaler, grad_clip)
+                if weight_clip > 0:
+                    clip_weights_(discriminator, weight_clip)
+                d_losses.append(float(d_loss.detach()))
+                if norm is not None:
+                    d_norms.append(norm)
+
+            # 2. generator update; D is frozen so no gradient is spent on its weights
+            _set_requires_grad(d_params, False)
+            with autocast_context(device, amp):
+                fake_out = discriminator(generator(noise(batch_size))).float()
+            _guard_finite(history, step, fake_out=fake_out)
+            g_loss = g_loss_fn(fake_out)
+            g_norm = optimizer_step(g_loss, g_opt, g_params, g_scaler, grad_clip)
+            _set_requires_grad(d_params, True)
+            for scheduler in schedulers:
+                scheduler.step()
+
+            # 3. records, NaN guard, snapshots
+            record = {"d_loss": sum(d_losses) / n_critic, "g_loss": float(g_loss.detach())}
+            if gps:
+                record["gp"] = sum(gps) / len(gps)
+            if grad_clip is not None:
+                record["d_grad_norm"] = sum(d_norms) / len(d_norms)
+                record["g_grad_norm"] = g_norm
+            history.log(step, **record)
+            history.check_finite(step, d_loss=record["d_loss"], g_loss=record["g_loss"])
+            if (snapshot_every and step % snapshot_every == 0) or step == steps:
+                take_snapshot(step)
+            if bar is not None:
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(d_loss=f"{record['d_loss']:.3f}",
+                                    g_loss=f"{record['g_loss']:.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
+        history.meta["seconds"] = time.perf_counter() - start
+    return history
+
+
+# --- 2-D convenience -----------------------------------------------------------------------
+
+class GANRun(NamedTuple):
+    """What :func:`train_gan_2d` returns."""
+
+    history: History
+    generator: nn.Module
+    discriminator: nn.Module
+    centers: torch.Tensor
+    std: float
+
+
+def train_gan_2d(
+    dataset: str = "ring",
+    loss: str = "nonsaturating",
+    *,
+    seed: int = 0,
+    latent_dim: int = 2,
+    hidden: int = 128,
+    n_hidden: int = 3,
+    device: torch.device | str | None = None,
+    **train_kwargs,
+) -> GANRun:
+    """Train the 2-D MLP GAN on the ``"ring"`` (8 modes) or ``"grid"`` (25 modes) mixture.
+
+    Seeds everything with ``seed``, builds :class:`~genlab.models.mlp2d.MLPGenerator`
+    and :class:`~genlab.models.mlp2d.MLPDiscriminator` (``hidden`` units, ``n_hidden``
+    layers) and calls :func:`train_gan` with ``loss`` and ``train_kwargs`` (any of its
+    keyword arguments, e.g. ``**gan_preset("wgan-gp")`` without ``loss``). On the CPU it
+    trains with one torch thread (restored afterwards). Returns a
+    :class:`GANRun` with the history, both networks and the data set's centers and std.
+    """
+    from genlab.data.toy2d import TOY_DATASETS, toy_dataset
+    from genlab.device import get_device, seed_everything
+    from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
+
+    centers, std = toy_dataset(dataset)
+    sampler = TOY_DATASETS[dataset]["sample"]
+    device = torch.device(device) if device is not None else get_device()
+    seed_everything(seed)
+    generator = MLPGenerator(latent_dim, hidden, n_hidden).to(device)
+    discriminator = MLPDiscriminator(2, hidden, n_hidden).to(device)
+    # 2-D MLPs are too small for intra-op threads to pay off: on a busy CPU, threads that
+    # wait for each other make each step several times slower, so use one while training.
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        history = train_gan(generator, discriminator, lambda n: sampler(n), loss=loss,
+                            device=device, **train_kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    history.meta.update(dataset=dataset, seed=seed, latent_dim=latent_dim, hidden=hidden,
+                        n_hidden=n_hidden)
+    return GANRun(history, generator, discriminator, centers, std)
+
+
+def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
+                   seed: int = 1234, n_std: float = 3.0, latent_dim: int | None = None):
+    """Draw ``n`` samples from ``generator`` and score them with
+    :func:`genlab.metrics.modes.mode_coverage` on ``dataset``'s modes.
+
+    Returns ``(coverage, samples)``; samples is ``(n, 2)`` float32 on the CPU.
+    """
+    from genlab.data.toy2d import toy_dataset
+    from genlab.metrics.modes import mode_coverage
+
+    check_int("n", n, minimum=1)
+    centers, std = toy_dataset(dataset)
+    rng = torch.Generator().manual_seed(seed)
+    was_training = generator.training
+    generator.eval()
+    z = torch.randn(n, _latent_dim(generator, latent_dim), generator=rng)
+    with torch.no_grad():
+        samples = generator(z.to(next(generator.parameters()).device)).float().cpu()
+    generator.train(was_training)
+    return mode_coverage(samples, centers, std, n_std=n_std), samples
+
+
+__all__ = [
+    "GAN_LOSSES", "GANRun", "PRESETS", "autocast_context", "evaluate_modes", "gan_preset",
+    "make_grad_scaler", "make_optimizer", "optimizer_step", "train_gan", "train_gan_2d",
+]

@@ -1,0 +1,198 @@
+"""The GAN loop: what it records, what each option does, and its NaN guard (tiny runs)."""
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.data.toy2d import ring_centers, sample_ring
+from genlab.losses.gan import GAN_LOSSES
+from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator, has_spectral_norm
+from genlab.train import DivergenceError, History
+from genlab.train.gan import (PRESETS, evaluate_modes, gan_preset, optimizer_step,
+                              train_gan, train_gan_2d)
+
+
+def _nets(seed=0, hidden=16):
+    torch.manual_seed(seed)
+    return MLPGenerator(2, hidden, 2), MLPDiscriminator(2, hidden, 2)
+
+
+def _ring(n):
+    return sample_ring(n)
+
+
+@pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
+def test_every_loss_trains_and_records_g_and_d_losses_per_step(loss):
+    g, d = _nets()
+    history = train_gan(g, d, _ring, steps=3, batch_size=8, **{**gan_preset(loss), "n_critic": 2})
+    assert isinstance(history, History)
+    assert history.steps["g_loss"] == [1, 2, 3] and history.steps["d_loss"] == [1, 2, 3]
+    assert history.meta["loss"] == loss
+    assert ("gp" in history) == (loss == "wgan-gp")
+    step, samples = history.snapshots[-1]
+    assert step == 3 and samples.shape == (1000, 2)
+
+
+def test_n_critic_sets_discriminator_updates_per_generator_update():
+    g, d = _nets()
+    g_opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    d_opt = torch.optim.Adam(d.parameters(), lr=1e-3)
+    train_gan(g, d, _ring, steps=4, batch_size=8, n_critic=3, g_optimizer=g_opt, d_optimizer=d_opt)
+    first = next(iter(d_opt.state.values()))
+    assert int(first["step"]) == 12
+    assert int(next(iter(g_opt.state.values()))["step"]) == 4
+
+
+def test_wgan_clips_critic_weights_after_every_update():
+    g, d = _nets()
+    train_gan(g, d, _ring, loss="wgan", steps=3, batch_size=8, d_lr=0.5, optimizer="rmsprop")
+    assert all(p.abs().max() <= 0.01 for p in d.parameters())
+    g, d = _nets()
+    train_gan(g, d, _ring, loss="wgan", steps=3, batch_size=8, d_lr=0.5, weight_clip=0.0)
+    assert any(p.abs().max() > 0.01 for p in d.parameters())
+
+
+def test_gradient_penalty_weight_defaults_to_ten_for_wgan_gp_and_zero_otherwise():
+    g, d = _nets()
+    assert train_gan(g, d, _ring, loss="wgan-gp", steps=1, batch_size=8).meta["gp_weight"] == 10.0
+    assert train_gan(g, d, _ring, loss="wgan", steps=1, batch_size=8).meta["gp_weight"] == 0.0
+
+
+def test_label_smoothing_changes_only_the_minimax_d_loss():
+    histories = []
+    for target in (1.0, 0.9):
+        g, d = _nets()
+        torch.manual_seed(1)
+        histories.append(train_gan(g, d, _ring, steps=1, batch_size=16, real_target=target))
+    # with target 0.9 the real term gains 0.1 * (softplus(x) - softplus(-x)) = 0.1 * x ...
+    assert histories[0]["d_loss"] != histories[1]["d_loss"]
+    g, d = _nets()
+    with pytest.raises(ValueError, match="real_target"):
+        train_gan(g, d, _ring, loss="lsgan", steps=1, real_target=0.9)
+
+
+def test_spectral_norm_option_parametrizes_the_discriminator():
+    g, d = _nets()
+    assert not has_spectral_norm(d)
+    train_gan(g, d, _ring, loss="hinge", steps=2, batch_size=8, spectral_norm=True)
+    assert has_spectral_norm(d)
+    # each weight's top singular value is about 1 after power iterations
+    weight = d.net[0].weight.detach()
+    assert torch.linalg.matrix_norm(weight, ord=2) == pytest.approx(1.0, abs=0.1)
+
+
+def test_grad_clip_limits_sgd_steps_and_records_pre_clip_norms():
+    g, d = _nets()
+    g_opt = torch.optim.SGD(g.parameters(), lr=1.0)
+    d_opt = torch.optim.SGD(d.parameters(), lr=1.0)
+    before = torch.cat([p.detach().flatten().clone() for p in g.parameters()])
+    history = train_gan(g, d, _ring, steps=2, batch_size=16, grad_clip=1e-3,
+                        g_optimizer=g_opt, d_optimizer=d_opt)
+    after = torch.cat([p.detach().flatten() for p in g.parameters()])
+    assert (after - before).norm() <= 2e-3 + 1e-6  # two SGD steps of norm <= 1e-3
+    assert len(history["g_grad_norm"]) == 2 and len(history["d_grad_norm"]) == 2
+    assert min(history["g_grad_norm"]) > 1e-3  # the recorded norm is the one before clipping
+
+
+def test_optimizer_step_returns_the_norm_clip_grad_norm_would_see():
+    torch.manual_seed(0)
+    layer = nn.Linear(3, 2)
+    x = torch.randn(5, 3)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.0)
+    norm = optimizer_step(layer(x).pow(2).sum(), opt, list(layer.parameters()), grad_clip=1e9)
+    layer.zero_grad()
+    layer(x).pow(2).sum().backward()
+    expected = torch.cat([p.grad.flatten() for p in layer.parameters()]).norm()
+    assert norm == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_nan_guard_raises_divergence_error_that_keeps_the_history():
+    calls = {"n": 0}
+
+    def poisoned(n):
+        calls["n"] += 1
+        batch = sample_ring(n)
+        return batch * float("nan") if calls["n"] > 3 else batch
+
+    g, d = _nets()
+    with pytest.raises(DivergenceError) as info:
+        train_gan(g, d, poisoned, steps=10, batch_size=8)
+    assert info.value.history.steps["d_loss"] == [1, 2, 3]
+
+
+def test_snapshots_and_callback_follow_snapshot_every():
+    seen = []
+    g, d = _nets()
+    history = train_gan(g, d, _ring, steps=5, batch_size=8, snapshot_every=2, n_snapshot=30,
+                        on_snapshot=lambda step, samples, hist: seen.append((step, samples.shape)))
+    assert [s for s, _ in history.snapshots] == [2, 4, 5]
+    assert seen == [(2, (30, 2)), (4, (30, 2)), (5, (30, 2))]
+
+
+def test_same_seed_gives_the_same_run():
+    a = train_gan_2d("ring", "nonsaturating", seed=3, hidden=16, n_hidden=1, steps=5,
+                     batch_size=16, device="cpu")
+    b = train_gan_2d("ring", "nonsaturating", seed=3, hidden=16, n_hidden=1, steps=5,
+                     batch_size=16, device="cpu")
+    assert a.history["g_loss"] == b.history["g_loss"]
+    assert a.history["d_loss"] == b.history["d_loss"]
+
+
+def test_lr_decay_reaches_zero_at_the_end():
+    g, d = _nets()
+    g_opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    train_gan(g, d, _ring, steps=4, batch_size=8, lr_decay=True, g_optimizer=g_opt)
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_amp_on_cpu_runs_in_bfloat16_and_stays_finite():
+    g, d = _nets()
+    history = train_gan(g, d, _ring, loss="wgan-gp", steps=2, batch_size=8, amp=True,
+                        device="cpu")
+    assert all(torch.isfinite(torch.tensor(history["d_loss"])))
+    assert history.meta["amp"] is True
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_amp_on_cuda_uses_fp16_with_a_grad_scaler():
+    run = train_gan_2d("grid", "nonsaturating", steps=20, batch_size=64, amp=True, device="cuda")
+    assert torch.isfinite(torch.tensor(run.history["g_loss"])).all()
+
+
+def test_training_moves_samples_toward_the_modes():
+    run = train_gan_2d("ring", "nonsaturating", seed=0, hidden=32, n_hidden=2, steps=150,
+                       batch_size=64, g_lr=2e-3, d_lr=2e-3, device="cpu", snapshot_every=150)
+    centers = ring_centers()
+    untrained = MLPGenerator(2, 32, 2)
+    before = torch.cdist(untrained.sample(500), centers).min(1).values.mean()
+    after = torch.cdist(run.generator.sample(500), centers).min(1).values.mean()
+    assert after < 0.7 * before
+
+
+def test_evaluate_modes_scores_the_generator_on_the_named_data_set():
+    g, _ = _nets()
+    coverage, samples = evaluate_modes(g, "grid", n=100)
+    assert samples.shape == (100, 2) and samples.dtype == torch.float32
+    assert coverage.n_modes == 25
+
+
+def test_presets_name_the_published_hyperparameters():
+    assert PRESETS["wgan"] == dict(optimizer="rmsprop", g_lr=5e-5, d_lr=5e-5, n_critic=5,
+                                   weight_clip=0.01)
+    assert gan_preset("wgan-gp")["betas"] == (0.0, 0.9)
+    assert gan_preset("wgan-gp")["gp_weight"] == 10.0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(loss="vanilla"), "loss"),
+    (dict(n_critic=0), "n_critic"),
+    (dict(steps=0), "steps"),
+    (dict(gp_weight=-1.0), "gp_weight"),
+    (dict(optimizer="sgd"), "optimizer"),
+    (dict(grad_clip=0.0), "grad_clip"),
+])
+def test_bad_settings_raise_naming_the_argument(kwargs, match):
+    g, d = _nets()
+    with pytest.raises(ValueError, match=match):
+        train_gan(g, d, _ring, **{"steps": 1, **kwargs})
