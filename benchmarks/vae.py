@@ -87,7 +87,8 @@ def table(runs: list[dict], info: dict) -> str:
         "images; -ELBO with 10 samples per image; mean ± std over seeds "
         f"{sorted({r['seed'] for r in runs})}.",
         "",
-        "| setting | test -ELBO (nats/image) | recon | KL | active dims | train CPU s | train wall s |",
+        "| setting | test -ELBO (nats/image) | recon | KL | active dims | train CPU s "
+        "| train wall s |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(r["setting"] for r in runs):

@@ -34,7 +34,8 @@ def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed
             probs = torch.sigmoid(result[key]).numpy()
             label = f"s = {s:.2f}, {key.split('_')[0]}"
             axes[2].hist(probs, bins=bins, alpha=0.5, color=color, hatch=hatch, label=label)
-    axes[2].set(xlabel="D(x) = sigmoid(logit)", ylabel="count", title="trained D's outputs")
+    axes[2].set(xlabel="D(x) = sigmoid(logit)", ylabel="count (log scale)", yscale="log",
+                title="trained D's outputs")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -76,7 +76,8 @@ def kl_heatmap(kl_by_run: dict[str, torch.Tensor], ax=None, title: str | None = 
     """
     if not kl_by_run:
         raise ValueError("kl_by_run is empty")
-    table = torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu() for v in kl_by_run.values()])
+    table = torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu()
+                         for v in kl_by_run.values()])
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(0.5 * table.shape[1] + 1.6, 0.38 * len(table) + 0.9))

@@ -55,7 +55,7 @@ class DigitsVAE(nn.Module):
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(batch, latent_dim)`` -> ``(batch, 1, 8, 8)``: logits (Bernoulli) or mean (Gaussian)."""
+        """``(batch, latent_dim)`` -> ``(batch, 1, 8, 8)``: logits (Bernoulli) or mean."""
         check_tensor("z", z, ndim=2)
         if z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have {self.latent_dim} columns, got shape {tuple(z.shape)}")
@@ -79,7 +79,7 @@ class DigitsVAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean images in [-1, 1] decoded from ``z = mu(x)`` (no sampling), ``(batch, 1, 8, 8)``."""
+        """Mean images ``(batch, 1, 8, 8)`` in [-1, 1] decoded from ``z = mu(x)``, no sampling."""
         mu, _ = self.encode(x)
         return self.mean_image(self.decode(mu))
 

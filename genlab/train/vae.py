@@ -69,7 +69,8 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     kl_weight(0, beta, kl_warmup_steps)  # validates beta and kl_warmup_steps
     check_positive("obs_std", obs_std)
     if model.likelihood not in LIKELIHOODS:
-        raise ValueError(f"model.likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}")
+        raise ValueError(
+            f"model.likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}")
     if model.likelihood == "bernoulli":
         bernoulli_targets(images)  # raises for values outside [-1, 1]
     device = next(model.parameters()).device

@@ -93,6 +93,10 @@ print("with label smoothing 0.9:", gan.d_loss_minimax(real_logits, fake_logits, 
 print("naive log(sigmoid) on a large logit:", naive.item())
 
 # %% [markdown]
+# The stable form stays finite where the naive one returns `inf`. Label smoothing turns
+# the confident real logit of 200 from a free sample into a cost of about
+# $0.1 \times 200 / 2 = 10$ nats: $D$ is paid to stay at $\sigma(\ell) = 0.9$ instead.
+#
 # ### Exercise 1: the discriminator's minimax loss (2 points)
 #
 # Write `d_loss_minimax(real_logits, fake_logits, real_target=1.0)`: the batch mean of the

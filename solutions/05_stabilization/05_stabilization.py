@@ -105,9 +105,10 @@ print(f"last loss: no clipping {plain_losses[-1]:.3g}, clipped {clip_losses[-1]:
 # Without clipping, the first step (gradient norm in the hundreds) throws the network so
 # far that the loss overflows: the trace stops where it becomes `nan`. With clipping, every
 # step has length at most `lr * 1.0` and the loss comes down steadily. The trace on the
-# left is what you should log in any real run: norms that sit far above the threshold all
-# the time mean clipping is doing the work of a smaller learning rate; rare spikes above it
-# are what clipping is for.
+# left is what you should log in any real run. Here the norms sit far above the threshold
+# at every step, which means clipping is doing the work of a smaller learning rate (every
+# step has the same length); in a healthy run they stay mostly below it, and clipping only
+# catches the rare spikes, which is what it is for.
 #
 # ### Exercise 1: clip by total norm, by hand
 #
@@ -207,7 +208,8 @@ plt.xlabel("iterations"); plt.ylabel("sigma estimate"); plt.legend(fontsize=8);
 #
 # Write `top_singular_value(weight, n_iters)`. Reshape `weight` to a matrix
 # `(weight.shape[0], -1)` (this is how conv kernels are treated), start from
-# $v = \mathbf{1} / \sqrt{n}$ (all ones, unit length; $n$ the number of columns), repeat
+# $v = \mathbf{1} / \sqrt{n}$ (all ones, unit length; $n$ the number of columns; create it
+# with `weight`'s dtype and device), repeat
 # `n_iters` times: $u = Wv / \lVert Wv\rVert$, then $v = W^\top u / \lVert W^\top u \rVert$;
 # return $\lVert W v\rVert$ as a 0-d tensor. (`n_iters=0` returns $\lVert W \mathbf{1}\rVert / \sqrt n$.)
 # Don't use an SVD: the hidden tests check the value after exactly one iteration.

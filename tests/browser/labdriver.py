@@ -45,6 +45,8 @@ CHROMIUM_ARGS = [
     "--no-first-run", "--disable-default-apps",
 ]
 WIDGET_MODULE = "genlab.widgets"
+# GENLAB_UPDATE_SCREENSHOTS=1: a run that makes the README pictures (and records timings).
+UPDATE_SCREENSHOTS = os.environ.get("GENLAB_UPDATE_SCREENSHOTS", "") not in {"", "0"}
 # Plugins whose presence proves that a learner sees widgets and an instructor nbgrader.
 WIDGETS_LABEXTENSION = "@jupyter-widgets/jupyterlab-manager"
 NBGRADER_LABEXTENSION = "@jupyter/nbgrader"

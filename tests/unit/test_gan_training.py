@@ -12,6 +12,15 @@ from genlab.train.gan import (PRESETS, evaluate_modes, gan_preset, optimizer_ste
                               train_gan, train_gan_2d)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: one torch thread avoids threads waiting on each other on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _nets(seed=0, hidden=16):
     torch.manual_seed(seed)
     return MLPGenerator(2, hidden, 2), MLPDiscriminator(2, hidden, 2)

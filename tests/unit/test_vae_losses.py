@@ -102,7 +102,8 @@ def test_kl_sums_over_latent_dims_and_keeps_one_value_per_sample():
     mu, logvar = _posterior(batch=6, latent=5)
     kl = kl_standard_normal(mu, logvar)
     assert kl.shape == (6,)
-    split = kl_standard_normal(mu[:, :2], logvar[:, :2]) + kl_standard_normal(mu[:, 2:], logvar[:, 2:])
+    split = (kl_standard_normal(mu[:, :2], logvar[:, :2])
+             + kl_standard_normal(mu[:, 2:], logvar[:, 2:]))
     torch.testing.assert_close(kl, split)
     torch.testing.assert_close(kl_per_latent_dim(mu, logvar, reduce_batch=False).sum(-1), kl)
     torch.testing.assert_close(kl_per_latent_dim(mu, logvar), kl_per_latent_dim(

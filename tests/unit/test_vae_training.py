@@ -144,3 +144,28 @@ def test_train_vae_rejects_bad_data_and_settings(digits):
         train_vae(_vae(), images.flatten(1), steps=1)
     with pytest.raises(ValueError, match="steps"):
         train_vae(_vae(), images, steps=0)
+
+
+def test_vae_figures_build_and_reject_mismatched_inputs(digits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genlab import viz_vae
+
+    images, labels = digits
+    vae = _vae()
+    ax = viz_vae.reconstruction_pairs(images[:20], vae.reconstruct(images[:20]))
+    assert ax.images and ax.images[0].get_array().shape == (4 * 9 - 1, 10 * 9 - 1)
+    with torch.no_grad():
+        mu, _ = vae.encode(images)
+    assert len(viz_vae.latent_scatter(mu, labels).collections) == 1
+    viz_vae.latent_manifold(vae, n=5)
+    ax = viz_vae.kl_heatmap({"beta=1": torch.tensor([1.0, 0.0]), "beta=4": torch.zeros(2)})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["beta=1", "beta=4"]
+    with pytest.raises(ValueError, match="same shape"):
+        viz_vae.reconstruction_pairs(images[:20], images[:10])
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        viz_vae.latent_manifold(_vae(latent_dim=3))
+    plt.close("all")
