@@ -31,7 +31,7 @@ def image_grid(images: torch.Tensor, ncols: int = 10, ax=None, title: str | None
     n, h, w = images.shape
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    canvas = torch.ones(nrows * (h + 1) - 1, ncols * (w + 1) - 1)
+    canvas = torch.zeros(nrows * (h + 1) - 1, ncols * (w + 1) - 1)  # white gaps (gray_r)
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
         canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img

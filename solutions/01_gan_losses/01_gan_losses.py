@@ -362,8 +362,9 @@ for ax, (step, samples) in zip(axes, run.history.snapshots):
 genlab.viz.plot_series(run.history, ["d_loss", "g_loss"], ax=axes[3], smooth=25);
 
 # %% [markdown]
-# The D loss hovers near $2\log 2 \approx 1.39$, the value at which $D$ cannot tell real
-# from fake; neither loss curve tells you whether all modes are covered. The samples and
+# The D loss stays around $2\log 2 \approx 1.39$, its value when $D$ cannot tell real
+# from fake, instead of falling to 0; neither loss curve tells you whether all modes are
+# covered. The samples and
 # the mode score do:
 
 # %%
@@ -396,11 +397,16 @@ titles = {key: f"{key[1]}: {c.modes_covered}/{c.n_modes}, {c.high_quality:.0%}"
 viz_gan.plot_gallery(samples, {"ring": ring_centers, "grid": grid_centers}, titles);
 
 # %% [markdown]
-# Each title reads *modes covered / modes, high-quality share*. With this short, shared
-# budget the saturating minimax loss and clipped WGAN lag behind; the non-saturating,
-# least-squares and hinge losses cover most modes. Rerun with another seed
+# Each title reads *modes covered / modes, high-quality share*. After only 500 steps no
+# loss is precise yet: high-quality shares are a few percent, up to about 20% (samples
+# still lie between the modes). The losses already differ in **coverage**, though. In our
+# run the least-squares and non-saturating losses had found all 8 ring modes and LSGAN
+# most of the grid, while the saturating minimax loss found fewer. The Wasserstein and
+# hinge losses are built for several critic updates per generator update (and WGAN for
+# RMSprop at a tiny learning rate); with one update they have barely started, a reminder
+# that a loss and its training recipe come together. Rerun with another seed
 # (`train_gan_2d(..., seed=1)`): GAN results vary a lot between seeds, which is why the
-# benchmark averages five.
+# benchmark below averages five, with each paper's own settings.
 #
 # ## 9. Weight clipping versus gradient penalty
 #

@@ -404,7 +404,16 @@ viz_vae.kl_heatmap({k: r["kl_per_dim"] for k, (_, _, r) in sweep.items()},
 # no input at all. Note that the *ELBO* (with $\beta = 1$) gets worse as $\beta$ grows:
 # $\beta \neq 1$ optimises a different objective. Even at $\beta = 1$ a VAE can leave
 # some dimensions unused; the next section shows that part of that is an accident of
-# optimisation, not a property of the data. The samples show what collapse looks like:
+# optimisation, not a property of the data.
+#
+# $\beta$ also hides in the likelihood. A Gaussian decoder with a fixed standard
+# deviation $\sigma$ (`elbo_loss(..., likelihood="gaussian", obs_std=sigma)` in genlab)
+# pays $\lVert x - \hat x\rVert^2 / (2\sigma^2)$ plus a constant; multiplied by
+# $2\sigma^2$, its negative ELBO is the squared error plus $2\sigma^2\,\mathrm{KL}$. A VAE
+# trained with a summed squared error is thus a $\beta$-VAE with $\beta = 2\sigma^2$:
+# choosing $\sigma$ too large collapses the posterior just like a large $\beta$.
+#
+# The samples show what collapse looks like:
 
 # %%
 fig, axes = plt.subplots(len(sweep), 1, figsize=(5, 0.8 * len(sweep) + 0.4))

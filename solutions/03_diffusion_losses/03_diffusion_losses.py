@@ -18,8 +18,8 @@
 #   and DDIM.
 #
 # **Prerequisites:** chapter 00; Gaussian distributions; chapter 02 (the ELBO) helps for the
-# hybrid loss. **Run time:** about 1.5 minutes on a laptop CPU (two small trainings of about
-# 30 s each), a few seconds on a GPU.
+# hybrid loss. **Run time:** about a minute of CPU time on a laptop (two small trainings of
+# about 25 s each), a few seconds on a GPU.
 
 # %% [markdown]
 # ## Setup
@@ -73,9 +73,9 @@ rows = {name: D.q_sample(x0, t, noise, abar) for name, abar in schedules.items()
 viz_diffusion.plot_noised_rows(rows, steps_shown);
 
 # %% [markdown]
-# With the **linear** schedule of DDPM ($\beta$ from $10^{-4}$ to $0.02$) the digit is gone
-# by $t \approx 400$: the remaining 60% of the steps train the network on images that are
-# pure noise to the eye. The **cosine** schedule keeps a trace of the digit much longer.
+# With the **linear** schedule of DDPM ($\beta$ from $10^{-4}$ to $0.02$) the digit is hard to
+# see by $t \approx 250$, and the last half of the steps train the network on images that
+# are pure noise to the eye. The **cosine** schedule keeps a trace of the digit longer.
 #
 # ## 2. Linear versus cosine: $\bar\alpha_t$ and the log-SNR
 #
@@ -372,8 +372,9 @@ xtb = D.q_sample(x0b, tb, eps, abar)
 out = torch.randn(16, 2, 8, 8, requires_grad=True)  # channel 0: epsilon, channel 1: variance
 l_simple, l_vlb = D.hybrid_loss_terms(out, x0b, eps, xtb, tb, abar, "epsilon")
 (grad,) = torch.autograd.grad(l_vlb.mean(), out)
-print(f"L_simple {l_simple.mean():.3f}, L_vlb {l_vlb.mean():.3f} bits/dim; "
-      f"|grad of L_vlb| on mean {grad[:, 0].abs().sum():.1f}, on variance {grad[:, 1].abs().sum():.3f}")
+print(f"L_simple {l_simple.mean():.3f}, L_vlb {l_vlb.mean():.4f} bits/dim")
+print(f"gradient of L_vlb: mean channel {grad[:, 0].abs().sum():.1e}, "
+      f"variance channel {grad[:, 1].abs().sum():.1e}")
 
 # %% [markdown]
 # With the variance learned, Improved DDPM samples with 50 to 100 steps almost as well as
@@ -389,7 +390,7 @@ print(f"L_simple {l_simple.mean():.3f}, L_vlb {l_vlb.mean():.3f} bits/dim; "
 # seed and the same number of steps; only the target differs.
 
 # %%
-n_steps = genlab.budget(500, 2)
+n_steps = genlab.budget(400, 2)
 models, histories = {}, {}
 for pred in ("epsilon", "v"):
     models[pred], histories[pred] = genlab.train.diffusion.train_digits_diffusion(

@@ -633,8 +633,28 @@ def fingerprint(output) -> str:
     return output.evaluate(_FINGERPRINT_JS)
 
 
+_KERNEL_ROUND_TRIP_JS = """
+async (seconds) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  const timeout = new Promise(resolve => setTimeout(() => resolve(false), seconds * 1000));
+  return await Promise.race([kernel.requestKernelInfo().then(() => true), timeout]);
+}
+"""
+
+
+def kernel_round_trip(page, timeout: float) -> bool:
+    """True once the kernel answers a request sent now, i.e. has finished its earlier work.
+
+    The status bar is not enough: while a widget callback runs, JupyterLab shows the kernel
+    idle as soon as the callback first draws into an ``Output`` (seen with ipywidgets 8.1 and
+    ipykernel 7); the kernel handles requests in order, so its answer comes after the callback.
+    """
+    return page.evaluate(_KERNEL_ROUND_TRIP_JS, timeout)
+
+
 def settle(page, output, timeout: float = 60.0, quiet: float = 0.8) -> str:
-    """Wait until the kernel is idle and the output has not changed for ``quiet`` seconds."""
+    """Wait until the kernel has finished and the output has not changed for ``quiet`` s."""
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
@@ -643,7 +663,11 @@ def settle(page, output, timeout: float = 60.0, quiet: float = 0.8) -> str:
         if current != last:
             last, since = current, time.monotonic()
         elif state and state["kernel"] == "idle" and time.monotonic() - since >= quiet:
-            return current
+            answered = kernel_round_trip(page, max(1.0, deadline - time.monotonic()))
+            page.wait_for_timeout(300)  # messages sent just before the answer get drawn
+            if answered and fingerprint(output) == current:
+                return current
+            continue
         page.wait_for_timeout(200)
     raise AssertionError(f"the widget output kept changing or the kernel stayed busy "
                          f"for {timeout:.0f} s")

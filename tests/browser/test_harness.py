@@ -1,7 +1,8 @@
 """The browser harness itself, proved on a notebook made here (no chapter needed).
 
-A slider that redraws a matplotlib figure must be seen to change it; a slider wired to
-nothing must be seen NOT to change anything, so the chapter tests can fail.
+A slider that redraws a matplotlib figure (slowly, in two steps) must be seen to change it,
+and the harness must wait for the final picture; a slider wired to nothing must be seen NOT
+to change anything, so the chapter tests can fail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 LIVE_WIDGET = '''\
+import time
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
@@ -22,6 +25,13 @@ caption = widgets.Label()
 figure_out = widgets.Output()
 
 def redraw(change=None):
+    if change is not None:
+        # Draw a first time, then work on, as live-training widgets do: JupyterLab then shows
+        # the kernel idle while it is still busy; the harness must wait for the end anyway.
+        with figure_out:
+            figure_out.clear_output(wait=True)
+            print("drawing...")
+        time.sleep(2)
     caption.value = f"peaks shown: {frequency.value}"
     with figure_out:
         figure_out.clear_output(wait=True)
@@ -68,7 +78,7 @@ def test_slider_change_redraws_the_figure_in_jupyterlab(page, lab_server, lab_ro
     assert change.changed, change.tried
     assert change.control == "slider"
     after = labdriver.fingerprint(output)
-    assert "peaks shown: 2" in after  # one ArrowRight press from 1
+    assert "peaks shown: 2" in after and "drawing" not in after  # the end of the callback
     png = labdriver.save_widget_png(output, tmp_path / "harness_widget.png")
     assert png.stat().st_size < 150_000
     labdriver.shutdown_kernel(page)

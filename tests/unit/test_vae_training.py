@@ -169,3 +169,15 @@ def test_vae_figures_build_and_reject_mismatched_inputs(digits):
     with pytest.raises(ValueError, match="latent_dim=2"):
         viz_vae.latent_manifold(_vae(latent_dim=3))
     plt.close("all")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_and_evaluation_run_on_cuda(digits):
+    images, _ = digits
+    vae = _vae().to("cuda")
+    history = train_vae(vae, images, steps=20, batch_size=64)
+    assert history.meta["device"].startswith("cuda")
+    result = evaluate_vae(vae, images.cuda())
+    assert result["kl_per_dim"].device.type == "cpu"
+    assert vae.sample(4, generator=torch.Generator().manual_seed(0)).device.type == "cuda"
