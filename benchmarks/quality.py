@@ -99,6 +99,10 @@ def main(argv=None) -> int:
     parser.add_argument("--diffusion-steps", type=int, default=1500)
     parser.add_argument("--samples", type=int, default=360)
     parser.add_argument("--skip-diffusion", action="store_true")
+    parser.add_argument("--skip-gan", action="store_true")
+    parser.add_argument("--predictions", nargs="+", default=["epsilon", "v"],
+                        choices=["epsilon", "v", "x0"])
+    parser.add_argument("--tag", default="", help="write quality_<tag>.json/.md instead")
     args = parser.parse_args(argv)
     if args.quick:
         args.gan_steps, args.diffusion_steps = 20, 5
@@ -114,10 +118,11 @@ def main(argv=None) -> int:
              "sampler": "-", "fid": real_vs_real_floor(min(n, 360)),
              "inception_score": digits_inception_score(test_images[:n]).mean}
     rows = [floor]
-    rows.append(bench_gan(args.gan_steps, n))
-    print(rows[-1], flush=True)
+    if not args.skip_gan:
+        rows.append(bench_gan(args.gan_steps, n))
+        print(rows[-1], flush=True)
     if not args.skip_diffusion:
-        for prediction in ("epsilon", "v"):
+        for prediction in args.predictions:
             rows += bench_diffusion(prediction, args.diffusion_steps, n)
             print(rows[-2:], flush=True)
     for row in rows:
@@ -129,7 +134,8 @@ def main(argv=None) -> int:
         print(json.dumps(out, indent=2))
         return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(out, indent=2) + "\n")
+    stem = f"quality_{args.tag}" if args.tag else "quality"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
         "# Sample quality per CPU second (digits-FID, digits-IS)",
         "",
@@ -144,7 +150,7 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| {r['model']} | {r['train_steps']} | {r['train_cpu_s']:.0f} | {r['sampler']} "
                      f"| {r['fid']:.2f} | {r['fid_over_floor']:.2f} | {r['inception_score']:.2f} |")
-    (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -18,6 +18,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(TOOLS / "netblock"), os.environ.get("PYTHONPATH")])
 )
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two test workers share two cores; one math thread per process avoids oversubscription,
+# which slows the courses's tiny models by an order of magnitude.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 # The test process itself is offline as well.
 import netblock_activate  # noqa: E402,F401  (tools/netblock_activate.py)

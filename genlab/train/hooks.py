@@ -12,7 +12,9 @@ draw samples, and the hook writes sample-quality numbers into the same
 
 The calling convention ``callback(step, sample_fn, history)`` is all a loop needs to
 support; :func:`generator_sampler` builds ``sample_fn`` for a GAN generator, and a
-diffusion loop passes a function that runs its sampler.
+diffusion loop passes a function that runs its sampler. Loops that hand over samples
+they drew themselves (``on_snapshot(step, samples, history)``, as
+``genlab.train.gan.train_gan`` does) use :meth:`EvalHook.on_samples` instead.
 """
 
 from __future__ import annotations
@@ -99,6 +101,24 @@ class EvalHook:
                 f"({self.n_samples}, 1, 8, 8), got "
                 f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
             )
+        self._record(step, images, history, start)
+
+    def on_samples(self, step: int, samples: torch.Tensor, history: History) -> None:
+        """Evaluate samples a loop already drew: ``on_snapshot(step, samples, history)``.
+
+        For loops that call back with samples rather than a sampler, such as
+        ``genlab.train.gan.train_gan(..., snapshot_every=N, n_snapshot=500,
+        on_snapshot=hook.on_samples)``. The loop decides when; ``every`` and
+        ``n_samples`` are not used. ``samples`` must be ``(n, 1, 8, 8)`` digits.
+        """
+        if not isinstance(samples, torch.Tensor) or samples.ndim != 4 or samples.shape[1:] != (1, 8, 8):
+            raise ValueError(
+                "samples must be a tensor of shape (n, 1, 8, 8), got "
+                f"{tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__}"
+            )
+        self._record(step, samples, history, time.perf_counter())
+
+    def _record(self, step: int, images: torch.Tensor, history: History, start: float) -> None:
         images = images.detach().float().cpu()
         if not torch.isfinite(images).all():
             # A diverged generator: record it instead of crashing the run's history.

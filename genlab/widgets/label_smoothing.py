@@ -11,6 +11,7 @@ Everything the widget shows comes from the pure functions below, tested without 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
@@ -68,13 +69,14 @@ def train_discriminator(smoothing: float = 0.0, n_steps: int = 300, batch_size: 
     torch.manual_seed(seed)
     model = small_discriminator()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(n_steps):
-        real = sample_ring(batch_size, generator=gen)
-        fake = sample_fakes(batch_size, generator=gen)
-        loss = d_loss_smoothed(model(real), model(fake), smoothing)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with _one_thread():
+        for _ in range(n_steps):
+            real = sample_ring(batch_size, generator=gen)
+            fake = sample_fakes(batch_size, generator=gen)
+            loss = d_loss_smoothed(model(real), model(fake), smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     with torch.no_grad():
         real_logits = model(sample_ring(1024, generator=gen)).squeeze(1)
         fake_logits = model(sample_fakes(1024, generator=gen)).squeeze(1)
@@ -92,6 +94,18 @@ def generator_gradient_norms(model: nn.Module, fake: torch.Tensor) -> torch.Tens
     g_loss = nn.functional.softplus(-model(x)).sum()
     (grad,) = torch.autograd.grad(g_loss, x)
     return grad.norm(dim=1)
+
+
+@contextmanager
+def _one_thread():
+    """Run torch on one CPU thread: for a 64-unit MLP, more threads only add overhead
+    (and on a busy machine, a lot of it). The previous setting is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=16)

@@ -558,8 +558,11 @@ def run_all(page, timeout: float = 300.0) -> dict:
         state = _wait(page, finished, max(1.0, deadline - time.monotonic()),
                       "Run All did not finish")
         page.wait_for_timeout(500)
-        if finished(notebook_state(page)):
-            break
+        if finished(notebook_state(page)) and kernel_round_trip(
+                page, max(1.0, deadline - time.monotonic())):
+            state = notebook_state(page)
+            if finished(state):
+                break
     failed = [cell for cell in state["cells"] if cell["errors"]]
     if failed:
         raise CellError("cells raised in JupyterLab: " + "; ".join(
@@ -745,15 +748,6 @@ def slider_handle(output, description: str):
 def button(output, text: str):
     """The button reading exactly ``text`` inside ``output``."""
     return output.get_by_role("button", name=text, exact=True)
-
-
-def _kind_of(control) -> str:
-    tag = control.evaluate("e => e.tagName.toLowerCase() + ' ' + e.className")
-    if tag.startswith("select"):
-        return "dropdown"
-    if "noUi-handle" in tag:
-        return "slider"
-    return "button"
 
 
 def save_widget_png(output, path: Path, max_width: int = 820) -> Path:

@@ -21,6 +21,10 @@ from genlab.metrics.inception_score import (
     inception_score,
 )
 
+# torchmetrics' InceptionScore warns that it buffers features, and about std of one split.
+pytestmark = pytest.mark.filterwarnings("ignore:Metric `InceptionScore`:UserWarning",
+                                        "ignore:std\\(\\):UserWarning")
+
 
 def random_covariance(d: int, seed: int, rank: int | None = None) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)

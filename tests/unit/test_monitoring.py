@@ -131,3 +131,20 @@ def test_gan_loop_with_eval_hook_puts_fid_beside_the_losses():
     assert history.steps["fid"] == [2, 4]
     assert all(v > 0 for v in history["fid"])
     assert {"g_loss", "d_loss", "fid", "inception_score"} <= set(history.names())
+
+
+def test_eval_hook_plugs_into_the_gan_chapters_loop_through_on_snapshot():
+    from genlab.data import load_digits
+    from genlab.train.gan import train_gan
+
+    images, _ = load_digits("train")
+    g, d = tiny_gan(4)
+    rng = torch.Generator().manual_seed(0)
+    hook = EvalHook(every=1)
+    history = train_gan(g, d, lambda n: images[torch.randint(len(images), (n,), generator=rng)],
+                        steps=4, batch_size=8, snapshot_every=2, n_snapshot=60,
+                        on_snapshot=hook.on_samples)
+    assert 2 in history.steps["fid"] and 4 in history.steps["fid"]
+    assert history["fid"][-1] > 0 and "g_loss" in history and "d_loss" in history
+    with pytest.raises(ValueError, match=r"\(n, 1, 8, 8\)"):
+        hook.on_samples(5, torch.zeros(3, 2), history)
