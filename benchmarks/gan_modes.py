@@ -146,7 +146,13 @@ def main(argv=None) -> None:
     parser.add_argument("--tag", default="", help="suffix of the result files (for trials)")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs in parallel, one torch thread each")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="TAG",
+                        help="merge the runs of gan_modes<TAG>.json files (an empty TAG is "
+                             "written '') into gan_modes.json; train nothing")
     args = parser.parse_args(argv)
+    if args.merge:
+        merge([t.strip("'\"") for t in args.merge])
+        return
     torch.set_num_threads(1)
     configs = configurations()
     names = args.configs or ["recipe"] + [n for n in configs if n != "recipe"]
@@ -164,6 +170,22 @@ def main(argv=None) -> None:
                   f"({result['wall_s']:.1f} wall s)", flush=True)
             write(runs, {n: configs[n] for n in names}, args.tag)
     write(runs, {n: configs[n] for n in names}, args.tag)
+
+
+def merge(tags: list[str]) -> None:
+    """Combine the runs of several result files (the first file wins on duplicates)."""
+    runs, configs, seen = [], {}, set()
+    for tag in tags:
+        payload = json.loads((RESULTS / f"gan_modes{tag}.json").read_text())
+        for name, cfg in payload["configs"].items():
+            if any(r["config"] == name for r in payload["runs"]):
+                configs.setdefault(name, cfg)
+        for run in payload["runs"]:
+            key = (run["dataset"], run["config"], run["seed"])
+            if key not in seen:
+                seen.add(key)
+                runs.append(run)
+    write(runs, configs, "")
 
 
 def write(runs: list[dict], configs: dict, tag: str) -> None:

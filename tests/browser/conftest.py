@@ -29,6 +29,7 @@ DOCS_IMG = labdriver.ROOT / "docs" / "img"
 RESULTS = labdriver.ROOT / "benchmarks" / "results"
 
 _timings: dict[str, float] = {}
+_phases: dict[tuple[str, str], float] = {}
 _session_start = [0.0]
 _last_end = [0.0]
 
@@ -102,7 +103,9 @@ def pytest_runtest_logreport(report):
     if "tests/browser/" in report.nodeid.replace(os.sep, "/"):
         if not _session_start[0]:
             _session_start[0] = time.monotonic() - report.duration
-        _timings[report.nodeid] = _timings.get(report.nodeid, 0.0) + report.duration
+        _phases[(report.nodeid, report.when)] = report.duration  # once, even under xdist
+        _timings[report.nodeid] = sum(seconds for (nodeid, _), seconds in _phases.items()
+                                      if nodeid == report.nodeid)
         _last_end[0] = time.monotonic()
 
 

@@ -6,8 +6,8 @@ Three parts, each usable alone:
   loopback port with a random token, in a throwaway root folder and throwaway Jupyter
   config/settings/workspace folders (so nothing is written into the repository or the user's
   home), and stops it together with its kernels.
-* :func:`prepare_chapter` copies a chapter notebook into that root, keeping the cells a learner
-  runs to reach the widgets (see its docstring for what is dropped and why).
+* :func:`prepare_chapter` copies a chapter notebook into that root, keeping the cells its
+  widgets need (see its docstring for what is dropped and why).
 * Page helpers (:func:`open_notebook`, :func:`run_all`, :func:`widget_outputs`,
   :func:`change_a_control`, :func:`save_widget_png`) work on a Playwright ``Page``.
 

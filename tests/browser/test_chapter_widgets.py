@@ -17,7 +17,8 @@ import warnings
 import labdriver
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+# One JupyterLab for the session: with ``-n N --dist loadgroup`` all run on one xdist worker.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420), pytest.mark.xdist_group("browser")]
 
 CHAPTERS = labdriver.discover_widget_chapters()
 

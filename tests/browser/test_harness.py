@@ -11,7 +11,8 @@ import labdriver
 import nbformat
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+# One JupyterLab for the session: with ``-n N --dist loadgroup`` all run on one xdist worker.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240), pytest.mark.xdist_group("browser")]
 
 LIVE_WIDGET = '''\
 import time

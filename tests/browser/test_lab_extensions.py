@@ -12,7 +12,8 @@ import subprocess
 import labdriver
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+# One JupyterLab for the session: with ``-n N --dist loadgroup`` all run on one xdist worker.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180), pytest.mark.xdist_group("browser")]
 
 
 def test_labextension_list_shows_widgets_and_nbgrader_enabled(lab_server):
