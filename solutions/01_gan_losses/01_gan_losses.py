@@ -450,20 +450,22 @@ print(f"mean |grad f| on real data: clipped {critic_grad_norm(clipped, real):.4f
 # $2\cdot10^{-3}$ decaying linearly to 0, batch 256, 3,500 steps. The decay matters: the
 # last, small steps let the samples settle inside modes only 0.03 wide. So does width:
 # with 64-unit networks one seed scored 88% on the ring but only 22% on the grid.
+# We also ran the recipe for 6,000 steps.
 #
-# | data (5 seeds, 2,500 samples) | modes covered | high quality | CPU s per run |
-# |---|---|---|---|
-# | ring, 8 modes | **8.0 / 8** (every seed) | **93.0%** (91.3% to 94.4%) | 25 |
-# | grid, 25 modes | **23.2 / 25** (3 seeds of 5: all 25) | **64.9%** (51.5% to 75.8%) | 23 to 34 |
+# | recipe, 5 seeds, 2,500 samples | ring: modes | ring: HQ | grid: modes | grid: HQ | CPU s / run |
+# |---|---|---|---|---|---|
+# | 3,500 steps | **8.0 / 8** | 93.0% (91.3-94.4) | 23.2 / 25 | 64.9% (51.5-75.8) | 23-34 |
+# | 6,000 steps | 7.2 / 8 | **96.2%** (95.3-97.0) | **24.2 / 25** | **89.5%** (86.6-92.0) | 26-44 |
 #
-# That is our best result within 30 s per run on a shared 2-core CPU (one torch thread).
-# It falls short of the targets we set (ring 8/8 at 97% and grid 25/25 at 95%): a
-# continuous generator must stretch its noise across the gaps between modes, and the
-# points it leaves there cost high quality. Longer training and larger networks should
-# narrow the gap (one 4,000-step grid run reached 25/25 at 84%), at more than 30 s a run. The same losses with their papers' own settings, trained
-# for only 600 steps, stay below 10% high quality (`benchmarks/results/gan_modes.md`):
-# the published learning rates (1e-4 to 2e-4, 5e-5 for WGAN) are meant for hundreds of
-# thousands of steps, not seconds.
+# These are our best results on a shared 2-core CPU (one torch thread per run; CPU
+# seconds grow when other jobs compete for the cores). They fall short of the targets
+# we set (ring 8/8 at 97%, grid 25/25 at 95%, at most 30 s a run). Training longer
+# sharpens the samples but two of five ring runs lost modes late in training: coverage
+# and precision pull against each other, and a continuous generator must stretch its
+# noise across the gaps between modes, where the points it leaves cost high quality.
+# The same losses with their papers' own settings, trained for only 600 steps, stay
+# below 5% high quality (`benchmarks/results/gan_modes.md`): the published learning rates
+# (1e-4 to 2e-4, 5e-5 for WGAN) are meant for hundreds of thousands of steps, not seconds.
 #
 # For reference, VEEGAN reports 8 modes at 52.9% high quality on the ring and PacGAN 7.9
 # modes; a perfect sampler scores 98.9%.

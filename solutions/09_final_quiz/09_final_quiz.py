@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · Final quiz
 #
-# Ten multiple-choice questions: the three questions of the course's source lesson, then
+# Thirteen multiple-choice questions: the three questions of the course's source lesson, then
 # a review of the chapters. Each has four options and exactly one right answer. Write
 # one letter per answer variable (`answer_q1 = "b"`) and run the test cell under it: it
 # checks only that the answer is a letter. The real check runs when the notebook is
@@ -208,6 +208,66 @@ assert answer_q10 in {"a", "b", "c", "d"}, f"answer_q10 must be 'a', 'b', 'c' or
 ### BEGIN HIDDEN TESTS
 print("Q10: FID is the Frechet distance between Gaussians fitted to real and generated features: lower is closer. Its scale depends on the feature network, so digits-FID is read against our real-vs-real floor, never against Inception numbers.")
 assert answer_q10 == "c", "Q10: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q11 (Review)
+#
+# Why do DCGAN and WGAN-GP train with Adam's beta1 lowered to 0.5 or 0 instead of the default 0.9?
+#
+# - a) in a two-player game the target keeps moving, and heavy momentum carries each player past it, so the oscillation grows; less momentum damps it
+# - b) a lower beta1 makes every step larger
+# - c) a lower beta1 saves optimizer memory
+# - d) with beta1 below 0.9, Adam needs no bias correction
+# %% solution id=answer_q11
+answer_q11 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q11 = "a"
+### END SOLUTION
+# %% tests id=test_q11 points=1
+assert answer_q11 in {"a", "b", "c", "d"}, f"answer_q11 must be 'a', 'b', 'c' or 'd', got {answer_q11!r}"
+### BEGIN HIDDEN TESTS
+print("Q11: Each network's loss surface changes whenever the other network updates. Momentum averages stale gradients, which makes the players circle the equilibrium; the ring GAN ablation of chapter 04 covered 8/8 modes on every seed with beta1 = 0.5 and 3.4/8 on average with 0.9.")
+assert answer_q11 == "a", "Q11: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q12 (Review)
+#
+# You train with fp16 autocast and a GradScaler and want gradient-norm clipping at 1.0. Where does the clipping go?
+#
+# - a) before scaler.scale(loss).backward()
+# - b) after scaler.update()
+# - c) anywhere: scaling and clipping commute
+# - d) after scaler.unscale_(optimizer) and before scaler.step(optimizer)
+# %% solution id=answer_q12
+answer_q12 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q12 = "d"
+### END SOLUTION
+# %% tests id=test_q12 points=1
+assert answer_q12 in {"a", "b", "c", "d"}, f"answer_q12 must be 'a', 'b', 'c' or 'd', got {answer_q12!r}"
+### BEGIN HIDDEN TESTS
+print("Q12: The gradients are multiplied by the loss scale until they are unscaled; only then are they in true units comparable with the threshold. scaler.step then skips the update if any gradient overflowed.")
+assert answer_q12 == "d", "Q12: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q13 (Review)
+#
+# A GAN's discriminator loss has sat near 1.39 (= 2 log 2) and its generator loss near 0.69 for thousands of steps. What can you conclude?
+#
+# - a) training has converged and the samples are as good as they will get
+# - b) the generator has collapsed to a single mode
+# - c) only that D outputs about 1/2 on both real and fake data; the samples may be improving, stuck or collapsed, so measure them (FID, IS, or look)
+# - d) the learning rate is too low and must be raised
+# %% solution id=answer_q13
+answer_q13 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q13 = "c"
+### END SOLUTION
+# %% tests id=test_q13 points=1
+assert answer_q13 in {"a", "b", "c", "d"}, f"answer_q13 must be 'a', 'b', 'c' or 'd', got {answer_q13!r}"
+### BEGIN HIDDEN TESTS
+print("Q13: Adversarial losses measure the game, not the samples. Chapter 06 shows a collapsed run whose losses look calmer than a healthy one while its FID is over fifteen times worse.")
+assert answer_q13 == "c", "Q13: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
 # ## Done
