@@ -1,10 +1,12 @@
 """Run every solutions notebook as a learner would; record wall time and peak memory.
 
-    python benchmarks/run_chapters.py [CHAPTER ...]
+    python benchmarks/run_chapters.py [--from-tests] [CHAPTER ...]
 
 Writes benchmarks/results/chapters.json and chapters.md (with the machine it ran on) and
 measures ``import genlab`` against ``import torch`` in fresh interpreters. Autograde
-times come from the last test run (.cache/grading_runs/, written by tests/grading).
+times come from the last test run (.cache/grading_runs/, written by tests/grading);
+``--from-tests`` also takes the full-run times from it (.cache/notebook_runs/, written by
+tests/notebooks, two notebooks at a time) instead of executing the notebooks again.
 """
 
 from __future__ import annotations
@@ -55,13 +57,17 @@ def autograde_seconds() -> dict:
     return found
 
 
-def main(chapters: list[str]) -> None:
+def main(chapters: list[str], from_tests: bool = False) -> None:
     rows = []
-    for chapter in chapters:
+    for chapter in chapters if not from_tests else []:
         path = ROOT / "solutions" / chapter / f"{chapter}.ipynb"
         _, seconds, peak_mb = nbrun.execute(path, timeout=600)
         rows.append({"chapter": chapter, "seconds": round(seconds, 1), "peak_mb": round(peak_mb)})
         print(f"{chapter}: {seconds:.1f} s, {peak_mb:.0f} MB", flush=True)
+    if from_tests:
+        for chapter in chapters:
+            run = json.loads((ROOT / ".cache" / "notebook_runs" / f"{chapter}.json").read_text())
+            rows.append({k: run[k] for k in ("chapter", "seconds", "peak_mb")})
     torch_s = import_seconds("import torch")
     genlab_s = import_seconds("import torch, genlab")
     grading = autograde_seconds()
@@ -69,6 +75,7 @@ def main(chapters: list[str]) -> None:
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "chapters": rows,
+        "source": "make test (2 workers)" if from_tests else "serial runs",
         "import_torch_s": round(torch_s, 3),
         "import_torch_and_genlab_s": round(genlab_s, 3),
         "autograde_s": grading,
@@ -78,7 +85,8 @@ def main(chapters: list[str]) -> None:
     m = result["machine"]
     lines = [
         f"Measured {result['date']} on {m['cpu_count']} CPU(s) ({m['cpu']}), {m['platform']}, "
-        f"Python {m['python']}, torch {m['torch']}, GPU: {m['cuda'] or 'none'}.",
+        f"Python {m['python']}, torch {m['torch']}, GPU: {m['cuda'] or 'none'}. "
+        f"Full runs: {result['source']}.",
         "",
         "| chapter | full run (s) | kernel peak memory (MB) | autograde blank / solutions (s) |",
         "|---|---:|---:|---:|",
@@ -94,4 +102,5 @@ def main(chapters: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or notebooks.chapter_ids())
+    args = [a for a in sys.argv[1:] if a != "--from-tests"]
+    main(args or notebooks.chapter_ids(), from_tests="--from-tests" in sys.argv)
