@@ -47,3 +47,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def mixed_precision(amp=False, device: torch.device | str | None = None):
+    """The autocast context and gradient scaler recipe for ``device`` (default: ``get_device()``).
+
+    A shortcut to :func:`genlab.stabilize.mixed_precision`, which chapter 05 teaches:
+    CUDA gets fp16 with a gradient scaler (or bf16), the CPU bf16 autocast.
+    """
+    from genlab.stabilize import mixed_precision as _mixed_precision
+
+    return _mixed_precision(amp, get_device() if device is None else device)

@@ -119,3 +119,11 @@ def test_history_check_finite_stops_with_the_record_kept():
     with pytest.raises(DivergenceError, match="loss became nan at step 1") as info:
         h.check_finite(1, loss=float("nan"))
     assert info.value.history is h and h["loss"] == [1.0]
+
+
+def test_device_offers_the_mixed_precision_recipe_of_stabilize():
+    from genlab.device import mixed_precision
+
+    recipe = mixed_precision("bf16", "cpu")
+    assert recipe.enabled and recipe.dtype == torch.bfloat16 and not recipe.needs_scaler
+    assert not mixed_precision(False, "cpu").enabled
