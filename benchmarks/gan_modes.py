@@ -45,6 +45,13 @@ PUBLISHED_STEPS = 600
 RECIPE = dict(optimizer="adam", g_lr=2e-3, d_lr=2e-3, betas=(0.5, 0.999), n_critic=1,
               lr_decay=True, steps=3500, arch={"hidden": 128})
 
+# Tuned on seed 0 within the 30 CPU s budget (see the results table): learning rate 5e-3,
+# Adam betas (0, 0.9), linear decay to 0, 4500 generator updates, 3 x 128 MLPs.
+# An EMA of the generator's weights (train_gan's ema_decay) did not help on top of the
+# linear decay to 0 (which already averages the late iterates), so it is not used here.
+FAST_RECIPE = dict(optimizer="adam", g_lr=5e-3, d_lr=5e-3, betas=(0.0, 0.9), n_critic=1,
+                   lr_decay=True, steps=4500, arch={"hidden": 128})
+
 
 def configurations() -> dict[str, dict]:
     configs = {}
@@ -53,6 +60,12 @@ def configurations() -> dict[str, dict]:
     configs["recipe"] = {"loss": "nonsaturating", **RECIPE}
     # the same recipe trained longer: sharper samples, at the edge of the 30 s budget
     configs["recipe-6000"] = {"loss": "nonsaturating", **RECIPE, "steps": 6000}
+    # the faster recipe: a higher learning rate (5e-3) with betas (0, 0.9) learns the
+    # sharp transitions between modes in fewer steps; the grid prefers 2 hidden layers
+    # (cheaper steps, so more of them fit in the 30 s budget), the ring 3
+    configs["recipe-fast"] = {"loss": "nonsaturating", **FAST_RECIPE}
+    configs["recipe-fast-2layer"] = {"loss": "nonsaturating", **FAST_RECIPE, "steps": 6500,
+                                     "arch": {"hidden": 128, "n_hidden": 2}}
     return configs
 
 
@@ -158,8 +171,8 @@ def main(argv=None) -> None:
         return
     torch.set_num_threads(1)
     configs = configurations()
-    names = args.configs or ["recipe", "recipe-6000"] + [n for n in configs
-                                                         if not n.startswith("recipe")]
+    recipes = ["recipe", "recipe-6000", "recipe-fast", "recipe-fast-2layer"]
+    names = args.configs or recipes + [n for n in configs if n not in recipes]
     samples_dir = RESULTS / f"gan_modes{args.tag}_samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(dataset, name, configs[name], seed, args.n, samples_dir)

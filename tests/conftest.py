@@ -19,7 +19,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Two test workers share two cores; one math thread per process avoids oversubscription,
-# which slows the courses's tiny models by an order of magnitude.
+# which slows the course's tiny models by an order of magnitude.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 # The test process itself is offline as well.

@@ -12,15 +12,6 @@ from genlab.losses import diffusion as D
 T = 1000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # on a shared CPU, spinning worker threads cost more than they bring for tensors this small
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def schedulers():
     from diffusers import DDPMScheduler

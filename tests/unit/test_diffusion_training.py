@@ -12,16 +12,6 @@ from genlab.train import DivergenceError, History
 from genlab.train.diffusion import diffusion_loss, make_alphas_cumprod, train_diffusion
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny convolutions gain nothing from threads, and on a shared CPU the spinning
-    # threads of a second worker cost far more than they bring
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ToyDenoiser(torch.nn.Module):
     """A fixed, deterministic 'network' whose output depends on x, t and the label."""
 

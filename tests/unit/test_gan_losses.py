@@ -7,15 +7,6 @@ from torch import nn
 from genlab.losses import gan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one torch thread avoids threads waiting on each other on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _logits(n, seed, scale=3.0, dtype=torch.float64):
     return scale * torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 

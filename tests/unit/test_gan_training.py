@@ -12,15 +12,6 @@ from genlab.train.gan import (PRESETS, evaluate_modes, gan_preset, optimizer_ste
                               train_gan, train_gan_2d)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one torch thread avoids threads waiting on each other on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _nets(seed=0, hidden=16):
     torch.manual_seed(seed)
     return MLPGenerator(2, hidden, 2), MLPDiscriminator(2, hidden, 2)
@@ -205,3 +196,55 @@ def test_bad_settings_raise_naming_the_argument(kwargs, match):
     g, d = _nets()
     with pytest.raises(ValueError, match=match):
         train_gan(g, d, _ring, **{"steps": 1, **kwargs})
+
+
+def test_ema_generator_is_the_hand_computed_weight_average_with_warm_up():
+    g, d = _nets()
+    initial = [p.detach().clone() for p in g.parameters()]
+    weights_after_step = []  # the raw generator's weights after each generator update
+    history = train_gan(g, d, _ring, steps=5, batch_size=8, g_lr=1e-2, d_lr=1e-2,
+                        ema_decay=0.3, snapshot_every=1,
+                        on_snapshot=lambda step, samples, hist: weights_after_step.append(
+                            [p.detach().clone() for p in g.parameters()]))
+    expected = initial
+    for step, weights in enumerate(weights_after_step, start=1):
+        decay = min(0.3, (1 + step) / (10 + step))  # 2/11, 3/12, then 0.3 from step 3
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights)]
+    ema = history.meta["ema_generator"]
+    assert ema is not g and not ema.training
+    for got, want in zip(ema.parameters(), expected):
+        torch.testing.assert_close(got, want)
+    assert not torch.equal(next(ema.parameters()), next(g.parameters()))
+
+
+def test_ema_update_matches_torch_averaged_model():
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from genlab.train.gan import ema_update_
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    ours = AveragedModel(model)  # a plain copy to average into
+    reference = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    reference.update_parameters(model)  # its first update copies the weights
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema_update_(ours.module, model, 0.9)
+        reference.update_parameters(model)
+    for got, want in zip(ours.module.parameters(), reference.module.parameters()):
+        torch.testing.assert_close(got, want)
+
+
+def test_without_ema_decay_there_is_no_average_and_bad_decays_are_refused():
+    run = train_gan_2d("ring", "nonsaturating", seed=0, hidden=16, n_hidden=1, steps=2,
+                       batch_size=8, device="cpu")
+    assert run.ema_generator is None and "ema_generator" not in run.history.meta
+    run = train_gan_2d("ring", "nonsaturating", seed=0, hidden=16, n_hidden=1, steps=2,
+                       batch_size=8, device="cpu", ema_decay=0.9)
+    assert run.ema_generator is run.history.meta["ema_generator"]
+    g, d = _nets()
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="ema_decay"):
+            train_gan(g, d, _ring, steps=1, batch_size=8, ema_decay=bad)

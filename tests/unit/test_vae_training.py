@@ -12,15 +12,6 @@ from genlab.train.history import DivergenceError, History
 from genlab.train.vae import evaluate_vae, kl_weight, train_vae
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny MLPs run fastest on one thread, and the CPU is shared; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits():
     images, labels = genlab.data.load_digits("train")
