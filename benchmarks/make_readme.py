@@ -20,6 +20,7 @@ SECTIONS = [
     ("amp.md", "Mixed precision: fp32 versus autocast (chapter 05)", "python benchmarks/amp.py --threads 1"),
     ("quality.md", "Sample quality per CPU second: digits-FID and IS (chapter 06)", "python benchmarks/quality.py"),
     ("quality_ddpm_3min.md", "DDPM on digits within 3 CPU minutes (chapter 06 target)", "python benchmarks/quality.py (ddpm_3min)"),
+    ("quality_ddpm_3min_recipe.md", "DDPM on digits: the warmup-cosine + min-SNR recipe", "python benchmarks/quality.py --recipe minsnr --seeds 0 1 2 --tag ddpm_3min_recipe"),
     ("browser.md", "Browser tests: JupyterLab and headless Chromium", "GENLAB_RECORD_BROWSER_TIMES=1 pytest tests/browser -p no:xdist"),
 ]
 
