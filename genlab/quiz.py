@@ -53,6 +53,23 @@ def is_correct(chapter: str, qid: str, answer: str) -> bool:
     return answer_hash(entry["salt"], answer) == entry["sha256"]
 
 
+def check_all(chapter: str, **answers) -> int:
+    """Self-check several answers, e.g. ``check_all("02_vae_elbo", q1=answer_q1, q2=answer_q2)``.
+
+    Prints one line per question (see :func:`check`); returns how many are right.
+    """
+    return sum(check(chapter, qid, answer) for qid, answer in answers.items())
+
+
+def assert_letters(**answers) -> None:
+    """The visible format check of a quiz test cell: every answer is one of a, b, c, d.
+
+    ``assert_letters(answer_q1=answer_q1)`` raises ``AssertionError`` naming the variable.
+    """
+    for name, value in answers.items():
+        assert value in OPTIONS, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+
+
 def check(chapter: str, qid: str, answer) -> bool:
     """Print whether ``answer`` is right; after a wrong try, print the explanation.
 

@@ -152,12 +152,10 @@ answer_q2 = "b"
 ### END SOLUTION
 
 # %%
-genlab.quiz.check("00_welcome", "q1", answer_q1)
-genlab.quiz.check("00_welcome", "q2", answer_q2);
+genlab.quiz.check_all("00_welcome", q1=answer_q1, q2=answer_q2);
 
 # %% tests id=test_quiz points=2
-for name, value in [("answer_q1", answer_q1), ("answer_q2", answer_q2)]:
-    assert value in {"a", "b", "c", "d"}, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "c", "Q1: code goes in the answer cell; test cells are locked and restored at grading."
 assert answer_q2 == "b", "Q2: budget() shrinks demonstrations while grading; graded cells run unchanged."

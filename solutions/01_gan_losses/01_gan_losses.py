@@ -529,12 +529,10 @@ answer_q3 = "c"
 ### END SOLUTION
 
 # %%
-for _q, _a in [("q1", answer_q1), ("q2", answer_q2), ("q3", answer_q3)]:
-    genlab.quiz.check("01_gan_losses", _q, _a)
+genlab.quiz.check_all("01_gan_losses", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for _name, _value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert _value in {"a", "b", "c", "d"}, f"{_name} must be 'a', 'b', 'c' or 'd', got {_value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: the non-saturating gradient tends to -1 while the minimax one vanishes."
 assert answer_q2 == "c", "Q2: clipping is a crude Lipschitz bound that wastes the critic's capacity."

@@ -494,12 +494,10 @@ answer_q3 = "b"
 ### END SOLUTION
 
 # %%
-for qid, answer in [("q1", answer_q1), ("q2", answer_q2), ("q3", answer_q3)]:
-    genlab.quiz.check("02_vae_elbo", qid, answer)
+genlab.quiz.check_all("02_vae_elbo", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for name, value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert value in {"a", "b", "c", "d"}, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: the gap is the KL from q to the true posterior p(z|x)."
 assert answer_q2 == "c", "Q2: reparameterization makes z differentiable in mu and sigma."

@@ -495,13 +495,10 @@ answer_q3 = "c"
 ### END SOLUTION
 
 # %%
-genlab.quiz.check("03_diffusion_losses", "q1", answer_q1)
-genlab.quiz.check("03_diffusion_losses", "q2", answer_q2)
-genlab.quiz.check("03_diffusion_losses", "q3", answer_q3);
+genlab.quiz.check_all("03_diffusion_losses", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for _name, _value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert _value in {"a", "b", "c", "d"}, f"{_name} must be 'a', 'b', 'c' or 'd', got {_value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: the linear schedule spends many steps at almost zero SNR."
 assert answer_q2 == "a", "Q2: x0 from epsilon divides by sqrt(abar_t), which goes to zero."

@@ -497,13 +497,10 @@ answer_q3 = "b"
 ### END SOLUTION
 
 # %%
-genlab.quiz.check("04_optimizers_schedules", "q1", answer_q1)
-genlab.quiz.check("04_optimizers_schedules", "q2", answer_q2)
-genlab.quiz.check("04_optimizers_schedules", "q3", answer_q3);
+genlab.quiz.check_all("04_optimizers_schedules", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for name, value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert value in {"a", "b", "c", "d"}, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "c", "Q1: after bias correction m_hat / sqrt(v_hat) = sign(g) on step 1."
 assert answer_q2 == "b", "Q2: ReduceLROnPlateau steps with the monitored metric, once per evaluation."

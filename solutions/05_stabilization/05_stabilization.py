@@ -655,12 +655,10 @@ answer_q3 = "b"
 ### END SOLUTION
 
 # %%
-for qid, answer in [("q1", answer_q1), ("q2", answer_q2), ("q3", answer_q3)]:
-    genlab.quiz.check("05_stabilization", qid, answer)
+genlab.quiz.check_all("05_stabilization", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for name, value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert value in {"a", "b", "c", "d"}, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: smoothed fake labels reward D for fakes where there is no data."
 assert answer_q2 == "c", "Q2: bfloat16 keeps float32's exponent range."

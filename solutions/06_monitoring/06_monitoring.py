@@ -419,12 +419,10 @@ answer_q3 = "b"
 ### END SOLUTION
 
 # %%
-for _q, _a in [("q1", answer_q1), ("q2", answer_q2), ("q3", answer_q3)]:
-    genlab.quiz.check("06_monitoring", _q, _a)
+genlab.quiz.check_all("06_monitoring", q1=answer_q1, q2=answer_q2, q3=answer_q3);
 
 # %% tests id=test_quiz points=3
-for name, value in [("answer_q1", answer_q1), ("answer_q2", answer_q2), ("answer_q3", answer_q3)]:
-    assert value in {"a", "b", "c", "d"}, f"{name} must be 'a', 'b', 'c' or 'd', got {value!r}"
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: equilibrium-looking losses say D is guessing, not that samples are good."
 assert answer_q2 == "c", "Q2: IS rewards one confident image per class; FID sees the shrunken covariance."

@@ -52,3 +52,20 @@ def test_every_bank_has_exactly_one_right_option_per_question():
             assert entry["explanation"].strip(), f"{chapter}/{qid} has no explanation"
             right = [o for o in quiz.OPTIONS if quiz.is_correct(chapter, qid, o)]
             assert len(right) == 1, f"{chapter}/{qid}: {len(right)} options match"
+
+
+def test_check_all_reports_every_question_and_counts_the_right_ones(capsys):
+    right = {q: next(o for o in quiz.OPTIONS if quiz.is_correct("00_welcome", q, o))
+             for q in ("q1", "q2")}
+    wrong = next(o for o in quiz.OPTIONS if o != right["q2"])
+    assert quiz.check_all("00_welcome", q1=right["q1"], q2=wrong) == 1
+    out = capsys.readouterr().out
+    assert "q1: correct" in out and "q2: not quite" in out
+
+
+def test_assert_letters_names_the_bad_variable():
+    quiz.assert_letters(answer_q1="a", answer_q2="d")
+    with pytest.raises(AssertionError, match="answer_q2 must be 'a', 'b', 'c' or 'd', got None"):
+        quiz.assert_letters(answer_q1="a", answer_q2=None)
+    with pytest.raises(AssertionError, match="answer_q1"):
+        quiz.assert_letters(answer_q1="B")  # the graded variable must be exactly a letter
