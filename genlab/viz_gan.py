@@ -92,3 +92,83 @@ def plot_weight_histograms(critics: dict, clip: float | None = None, ax=None):
     ax.set_xlabel("critic weight value")
     ax.legend(fontsize=8)
     return ax
+
+
+def latent_partition(generator, centers: torch.Tensor, std: float, lim: float = 3.0,
+                     resolution: int = 200, n_std: float = 3.0) -> torch.Tensor:
+    """Which mode each point of a 2-D latent plane lands in.
+
+    Evaluates ``generator`` (latent_dim 2) on a ``resolution x resolution`` grid over
+    ``[-lim, lim]^2`` and returns ``(resolution, resolution)`` int64 labels, row ``i``
+    being latent ``z_2`` from ``-lim`` up: the index of the nearest mode in ``centers``
+    where the sample is high quality (within ``n_std * std``), ``-1`` where it is not
+    (the bridges between modes).
+    """
+    from genlab._checks import check_int, check_positive
+
+    check_positive("lim", lim)
+    check_int("resolution", resolution, minimum=2)
+    check_positive("std", std)
+    latent_dim = getattr(generator, "latent_dim", None)
+    if latent_dim != 2:
+        raise ValueError(f"generator must take 2-D noise to draw its latent plane, "
+                         f"got latent_dim={latent_dim}")
+    ticks = torch.linspace(-lim, lim, resolution)
+    z2, z1 = torch.meshgrid(ticks, ticks, indexing="ij")
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        samples = generator(z.to(device)).float().cpu()
+    generator.train(was_training)
+    dist, nearest = torch.cdist(samples.double(), centers.double().cpu()).min(dim=1)
+    labels = torch.where(dist <= n_std * std, nearest, torch.full_like(nearest, -1))
+    return labels.reshape(resolution, resolution)
+
+
+def plot_latent_partition(generator, centers: torch.Tensor, std: float, lim: float = 3.0,
+                          resolution: int = 200, ax=None, title: str | None = None):
+    """Draw :func:`latent_partition`: one colour per mode, black for the bridges, with
+    the circles that hold 39%, 86% and 99% of ``N(0, I)``'s mass (radii 1, 2, 3).
+
+    Returns ``(ax, bridge_share)``, the share of ``N(0, I)``'s mass that lands on bridges
+    (the plane's black area weighted by the Gaussian density).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    labels = latent_partition(generator, centers, std, lim, resolution)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.4))
+    n_modes = len(centers)
+    palette = plt.get_cmap("tab20" if n_modes > 10 else "tab10")
+    colours = [(0, 0, 0, 1)] + [palette(k % palette.N) for k in range(n_modes)]
+    ax.imshow((labels + 1).numpy(), origin="lower", extent=(-lim, lim, -lim, lim),
+              cmap=ListedColormap(colours), vmin=0, vmax=n_modes, interpolation="nearest")
+    for radius in (1, 2, 3):
+        ax.add_patch(plt.Circle((0, 0), radius, fill=False, color="white", lw=0.6, ls="--"))
+    ticks = torch.linspace(-lim, lim, resolution)
+    density = torch.exp(-0.5 * (ticks[:, None] ** 2 + ticks[None, :] ** 2))
+    bridge_share = float((density * (labels < 0)).sum() / density.sum())
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title or f"latent plane: {bridge_share:.1%} of N(0, I) on bridges", fontsize=9)
+    return ax, bridge_share
+
+
+def plot_mode_zoom(samples: torch.Tensor, centers: torch.Tensor, std: float,
+                   center: tuple[float, float] = (3.0, 3.0), half_width: float = 1.3,
+                   ax=None, title: str | None = None):
+    """Zoom on the modes near ``center``: samples ``(n, 2)`` as dots, each mode's
+    high-quality disc (radius 3 std) as a red circle. Returns ``ax``."""
+    import matplotlib.pyplot as plt
+
+    from genlab.viz import scatter_2d
+
+    ax = scatter_2d(samples, None, ax=ax, title=title)
+    for cx, cy in centers.detach().cpu().tolist():
+        ax.add_patch(plt.Circle((cx, cy), 3 * std, fill=False, color="tab:red", lw=0.8))
+    ax.set_xlim(center[0] - half_width, center[0] + half_width)
+    ax.set_ylim(center[1] - half_width, center[1] + half_width)
+    return ax

@@ -12,6 +12,8 @@ Papers:
 - Wasserstein (WGAN, weight clipping): Arjovsky, Chintala and Bottou 2017.
 - gradient penalty (WGAN-GP): Gulrajani et al. 2017, "Improved Training of Wasserstein GANs".
 - hinge: Lim and Ye 2017 ("Geometric GAN"); Miyato et al. 2018 (SN-GAN).
+- R1 penalty: Mescheder, Geiger and Nowozin 2018, "Which Training Methods for GANs do
+  actually Converge?".
 
 ``GAN_LOSSES`` maps a loss name to its ``(d_loss, g_loss)`` pair.
 """
@@ -155,6 +157,28 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     (grads,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     grad_norm = grads.flatten(1).norm(2, dim=1)
     return weight * ((grad_norm - 1) ** 2).mean()
+
+
+def r1_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+               weight: float = 0.1) -> torch.Tensor:
+    """Zero-centred R1 penalty on real data: ``weight / 2 * E[||grad D(x)||_2^2]``, x real.
+
+    Mescheder, Geiger and Nowozin 2018 ("Which training methods for GANs actually
+    converge?") show that penalizing D's gradient on the real data makes the unregularized
+    GAN game locally convergent: without it, the generator keeps circling the equilibrium
+    (the Dirac GAN of chapter 04) instead of settling on it. ``discriminator`` maps
+    ``(batch, ...)`` to raw outputs; ``real`` is detached (the penalty trains D only) and
+    the result keeps the graph so it can be backpropagated into D's parameters. StyleGAN2
+    applies it lazily, every k-th D update with ``weight * k`` (see ``train_gan``'s
+    ``r1_every``). Returns a scalar.
+    """
+    if not callable(discriminator):
+        raise TypeError(f"discriminator must be callable, got {type(discriminator).__name__}")
+    check_tensor("real", real, min_ndim=2)
+    check_positive("weight", weight, allow_zero=True)
+    x = real.detach().requires_grad_(True)
+    (grads,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    return 0.5 * weight * grads.flatten(1).pow(2).sum(dim=1).mean()
 
 
 @torch.no_grad()

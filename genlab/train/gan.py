@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from genlab._checks import check_choice, check_int, check_positive
-from genlab.losses.gan import GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty
+from genlab.losses.gan import (GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty,
+                               r1_penalty)
 from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
 from genlab.train.history import History
 
@@ -196,6 +197,9 @@ def train_gan(
     on_snapshot: Callable[[int, torch.Tensor, History], None] | None = None,
     progress: bool = False,
     ema_decay: float | None = None,
+    latent_prior=None,
+    r1_weight: float = 0.0,
+    r1_every: int = 1,
 ) -> History:
     """Train ``generator`` against ``discriminator``; return the run's :class:`History`.
 
@@ -222,10 +226,17 @@ def train_gan(
     ``history.meta["ema_generator"]`` (a copy of ``generator`` in eval mode) and used for
     the snapshots; ``None`` (default) keeps none. Averaging the weights removes most of
     the step-to-step oscillation of GAN training, so its samples sit tighter inside the
-    modes (Yazici et al. 2019).
+    modes (Yazici et al. 2019). latent_prior: where the noise comes from, any object
+    with ``sample(n, device=...)`` and ``dim`` (:class:`genlab.models.latent.GaussianPrior`
+    or :class:`~genlab.models.latent.MixturePrior`); ``None`` (default) draws ``N(0, I)``.
+    r1_weight: weight gamma of the zero-centred R1 penalty on real data
+    (:func:`genlab.losses.gan.r1_penalty`, Mescheder et al. 2018), added to the D loss of
+    every ``r1_every``-th D update with weight ``gamma * r1_every`` (StyleGAN2's lazy
+    regularization); 0 (default) turns it off.
 
     Logged series: ``d_loss`` (mean over the step's critic updates, penalty included),
-    ``g_loss``, ``gp`` (if used), ``d_grad_norm``/``g_grad_norm`` (if ``grad_clip``).
+    ``g_loss``, ``gp`` (if used), ``r1`` (if used, on the steps that apply it),
+    ``d_grad_norm``/``g_grad_norm`` (if ``grad_clip``).
     Raises :class:`genlab.train.DivergenceError` (keeping the history) on a NaN or
     infinite loss.
     """
@@ -243,6 +254,8 @@ def train_gan(
     gp_weight = (10.0 if loss == "wgan-gp" else 0.0) if gp_weight is None else gp_weight
     check_positive("weight_clip", weight_clip, allow_zero=True)
     check_positive("gp_weight", gp_weight, allow_zero=True)
+    check_positive("r1_weight", r1_weight, allow_zero=True)
+    check_int("r1_every", r1_every, minimum=1)
     check_positive("real_target", real_target)
     if real_target != 1.0 and loss not in SMOOTHABLE_LOSSES:
         raise ValueError(
@@ -253,7 +266,16 @@ def train_gan(
         check_positive("grad_clip", grad_clip)
     if not callable(sample_real):
         raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
+    if latent_prior is not None:
+        if not callable(getattr(latent_prior, "sample", None)) or not hasattr(latent_prior, "dim"):
+            raise TypeError("latent_prior must have a sample(n, device=...) method and a dim, "
+                            f"got {type(latent_prior).__name__}")
+        if latent_dim is None and not hasattr(generator, "latent_dim"):
+            latent_dim = latent_prior.dim
     latent_dim = _latent_dim(generator, latent_dim)
+    if latent_prior is not None and latent_prior.dim != latent_dim:
+        raise ValueError(f"latent_prior draws {latent_prior.dim}-dimensional noise but the "
+                         f"generator takes latent_dim={latent_dim}")
     device = torch.device(device) if device is not None else next(generator.parameters()).device
     generator.to(device).train()
     if spectral_norm:
@@ -281,14 +303,20 @@ def train_gan(
         d_lr=d_lr, betas=tuple(betas), n_critic=n_critic, weight_clip=weight_clip,
         gp_weight=gp_weight, real_target=real_target, spectral_norm=spectral_norm,
         grad_clip=grad_clip, lr_decay=lr_decay, amp=amp, device=str(device),
-        ema_decay=ema_decay,
+        ema_decay=ema_decay, latent_prior=repr(latent_prior) if latent_prior else "N(0, I)",
+        r1_weight=r1_weight, r1_every=r1_every,
     )
     if ema_generator is not None:
         history.meta["ema_generator"] = ema_generator
-    fixed_z = torch.randn(n_snapshot, latent_dim).to(device)
-
     def noise(n: int) -> torch.Tensor:
+        if latent_prior is not None:
+            return latent_prior.sample(n, device=device)
         return torch.randn(n, latent_dim, device=device)
+
+    if latent_prior is not None:
+        fixed_z = noise(n_snapshot)
+    else:
+        fixed_z = torch.randn(n_snapshot, latent_dim).to(device)
 
     def take_snapshot(step: int) -> None:
         sampler = ema_generator if ema_generator is not None else generator
@@ -310,8 +338,8 @@ def train_gan(
     try:
         for step in range(1, steps + 1):
             # 1. discriminator (critic) updates
-            d_losses, gps, d_norms = [], [], []
-            for _ in range(n_critic):
+            d_losses, gps, r1s, d_norms = [], [], [], []
+            for critic_step in range(n_critic):
                 real = sample_real(batch_size).to(device)
                 with torch.no_grad(), autocast_context(device, amp):
                     fake = generator(noise(batch_size))
@@ -326,6 +354,12 @@ def train_gan(
                                               weight=gp_weight)
                     d_loss = d_loss + gp
                     gps.append(float(gp.detach()))
+                d_updates = (step - 1) * n_critic + critic_step
+                if r1_weight > 0 and d_updates % r1_every == 0:
+                    with torch.autocast(device_type=device.type, enabled=False):
+                        r1 = r1_penalty(discriminator, real.float(), weight=r1_weight * r1_every)
+                    d_loss = d_loss + r1
+                    r1s.append(float(r1.detach()))
                 norm = optimizer_step(d_loss, d_opt, d_params, d_scaler, grad_clip)
                 if weight_clip > 0:
                     clip_weights_(discriminator, weight_clip)
@@ -350,6 +384,8 @@ def train_gan(
             record = {"d_loss": sum(d_losses) / n_critic, "g_loss": float(g_loss.detach())}
             if gps:
                 record["gp"] = sum(gps) / len(gps)
+            if r1s:
+                record["r1"] = sum(r1s) / len(r1s)
             if grad_clip is not None:
                 record["d_grad_norm"] = sum(d_norms) / len(d_norms)
                 record["g_grad_norm"] = g_norm
@@ -380,6 +416,7 @@ class GANRun(NamedTuple):
     centers: torch.Tensor
     std: float
     ema_generator: nn.Module | None = None  # the weight average, with ``ema_decay``
+    latent_prior: object | None = None  # the prior the generator was trained on
 
 
 def train_gan_2d(
@@ -390,6 +427,9 @@ def train_gan_2d(
     latent_dim: int = 2,
     hidden: int = 128,
     n_hidden: int = 3,
+    latent: str = "gaussian",
+    n_components: int = 128,
+    component_std: float = 0.05,
     device: torch.device | str | None = None,
     **train_kwargs,
 ) -> GANRun:
@@ -398,16 +438,27 @@ def train_gan_2d(
     Seeds everything with ``seed``, builds :class:`~genlab.models.mlp2d.MLPGenerator`
     and :class:`~genlab.models.mlp2d.MLPDiscriminator` (``hidden`` units, ``n_hidden``
     layers) and calls :func:`train_gan` with ``loss`` and ``train_kwargs`` (any of its
-    keyword arguments, e.g. ``**gan_preset("wgan-gp")`` without ``loss``). On the CPU it
+    keyword arguments, e.g. ``**gan_preset("wgan-gp")`` without ``loss``).
+    latent: ``"gaussian"`` (``N(0, I)`` in ``latent_dim`` dimensions) or ``"mixture"``
+    (:class:`~genlab.models.latent.MixturePrior` with ``n_components`` fixed islands of
+    std ``component_std`` in ``latent_dim`` dimensions, its means drawn with ``seed``).
+    On the CPU it
     trains with one torch thread (restored afterwards). Returns a
     :class:`GANRun` with the history, both networks, the data set's centers and std, and
     the generator's weight average (``ema_generator``) when ``ema_decay`` is given
-    (``None`` otherwise): sample from it, e.g. ``evaluate_modes(run.ema_generator)``.
+    (``None`` otherwise): sample from it, e.g. ``evaluate_modes(run.ema_generator)``, and
+    the ``latent_prior`` (score with ``evaluate_modes(run.generator, dataset,
+    latent_prior=run.latent_prior)``).
     """
     from genlab.data.toy2d import TOY_DATASETS, toy_dataset
     from genlab.device import get_device, seed_everything
+    from genlab.models.latent import make_prior
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
 
+    check_choice("latent", latent, ("gaussian", "mixture"))
+    prior_options = (dict(n_components=n_components, component_std=component_std, seed=seed)
+                     if latent == "mixture" else {})
+    prior = make_prior(latent, latent_dim, **prior_options)
     centers, std = toy_dataset(dataset)
     sampler = TOY_DATASETS[dataset]["sample"]
     device = torch.device(device) if device is not None else get_device()
@@ -421,20 +472,26 @@ def train_gan_2d(
         torch.set_num_threads(1)
     try:
         history = train_gan(generator, discriminator, lambda n: sampler(n), loss=loss,
-                            device=device, **train_kwargs)
+                            device=device, latent_prior=prior, **train_kwargs)
     finally:
         torch.set_num_threads(threads)
     history.meta.update(dataset=dataset, seed=seed, latent_dim=latent_dim, hidden=hidden,
-                        n_hidden=n_hidden)
+                        n_hidden=n_hidden, latent=latent)
+    if latent == "mixture":
+        history.meta.update(n_components=n_components, component_std=component_std)
     return GANRun(history, generator, discriminator, centers, std,
-                  history.meta.get("ema_generator"))
+                  history.meta.get("ema_generator"), prior)
 
 
 def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
-                   seed: int = 1234, n_std: float = 3.0, latent_dim: int | None = None):
+                   seed: int = 1234, n_std: float = 3.0, latent_dim: int | None = None,
+                   latent_prior=None, temperature: float = 1.0):
     """Draw ``n`` samples from ``generator`` and score them with
     :func:`genlab.metrics.modes.mode_coverage` on ``dataset``'s modes.
 
+    The noise comes from ``latent_prior`` (the one the generator was trained on, e.g.
+    ``run.latent_prior``; default ``N(0, I)``) at ``temperature`` (1 = as trained; below 1
+    the noise is shrunk, trading diversity for precision). ``seed`` fixes the noise.
     Returns ``(coverage, samples)``; samples is ``(n, 2)`` float32 on the CPU.
     """
     from genlab.data.toy2d import toy_dataset
@@ -445,7 +502,11 @@ def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
     rng = torch.Generator().manual_seed(seed)
     was_training = generator.training
     generator.eval()
-    z = torch.randn(n, _latent_dim(generator, latent_dim), generator=rng)
+    if latent_prior is None:
+        from genlab.models.latent import GaussianPrior
+
+        latent_prior = GaussianPrior(_latent_dim(generator, latent_dim))
+    z = latent_prior.sample(n, generator=rng, temperature=temperature)
     with torch.no_grad():
         samples = generator(z.to(next(generator.parameters()).device)).float().cpu()
     generator.train(was_training)

@@ -195,3 +195,50 @@ def test_gradient_figure_data_match_the_closed_forms():
     torch.testing.assert_close(grads["non-saturating"], 1 - d_of_fake)  # |sigmoid(l) - 1|
     with pytest.raises(ValueError, match="d_of_fake"):
         generator_gradients(torch.tensor([0.0, 0.5]))
+
+
+# --- R1 penalty (Mescheder et al. 2018) ---------------------------------------------------
+
+def test_r1_penalty_of_linear_discriminator_is_closed_form_with_its_gradient():
+    torch.manual_seed(0)
+    disc = nn.Linear(3, 1).double()
+    real = torch.randn(16, 3, dtype=torch.float64)
+    penalty = gan.r1_penalty(disc, real, weight=0.4)
+    w = disc.weight.detach()[0]
+    torch.testing.assert_close(penalty, 0.2 * w.pow(2).sum())  # gamma / 2 * ||w||^2
+    penalty.backward()
+    torch.testing.assert_close(disc.weight.grad[0], 0.4 * w)
+    assert disc.bias.grad is None or not disc.bias.grad.any()  # the bias does not move D's slope
+
+
+def test_r1_penalty_on_quadratic_discriminator_is_the_mean_squared_input_norm():
+    real = torch.randn(6, 2, 3, dtype=torch.float64)  # unseen (batch, 2, 3) shape
+    disc = lambda x: 0.5 * (x**2).flatten(1).sum(1)  # gradient at x is x
+    expected = 0.5 * 2.0 * real.flatten(1).pow(2).sum(1).mean()
+    torch.testing.assert_close(gan.r1_penalty(disc, real, weight=2.0), expected)
+
+
+def test_r1_penalty_matches_a_per_sample_jacobian():
+    torch.manual_seed(1)
+    disc = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    real = torch.randn(5, 2, dtype=torch.float64)
+    grads = torch.stack([torch.autograd.functional.jacobian(lambda x: disc(x).sum(), r)
+                         for r in real])
+    expected = 0.5 * 0.1 * grads.pow(2).sum(1).mean()
+    torch.testing.assert_close(gan.r1_penalty(disc, real, weight=0.1), expected)
+
+
+def test_r1_penalty_trains_only_the_discriminator():
+    source = torch.randn(4, 2, requires_grad=True)
+    disc = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    gan.r1_penalty(disc, source * 2).backward()
+    assert source.grad is None and disc[0].weight.grad is not None
+
+
+def test_r1_penalty_refuses_bad_input():
+    with pytest.raises(ValueError, match="weight"):
+        gan.r1_penalty(nn.Linear(2, 1), torch.zeros(3, 2), weight=-1.0)
+    with pytest.raises(ValueError, match="real"):
+        gan.r1_penalty(nn.Linear(2, 1), torch.full((3, 2), float("nan")))
+    with pytest.raises(TypeError, match="discriminator"):
+        gan.r1_penalty("not a network", torch.zeros(3, 2))

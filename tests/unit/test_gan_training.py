@@ -248,3 +248,82 @@ def test_without_ema_decay_there_is_no_average_and_bad_decays_are_refused():
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="ema_decay"):
             train_gan(g, d, _ring, steps=1, batch_size=8, ema_decay=bad)
+
+
+def test_latent_prior_supplies_the_noise_of_training_and_snapshots():
+    from genlab.models.latent import MixturePrior
+
+    prior = MixturePrior(dim=2, n_components=3, component_std=0.01, seed=0)
+    calls = []
+    original = prior.sample
+
+    def counting_sample(n, **kwargs):
+        calls.append(n)
+        return original(n, **kwargs)
+
+    prior.sample = counting_sample
+    g, d = _nets()
+    history = train_gan(g, d, _ring, steps=2, batch_size=8, latent_prior=prior, n_snapshot=50)
+    assert calls == [50, 8, 8, 8, 8]  # fixed snapshot noise, then D and G batches per step
+    assert "MixturePrior" in history.meta["latent_prior"]
+    # the snapshot is the generator applied to noise drawn from the prior's islands
+    z = torch.cat([prior.means, prior.means + 0.02])
+    with torch.no_grad():
+        reach = torch.cdist(history.snapshots[-1][1], g(z)).min(1).values
+    assert reach.max() < 0.5
+
+
+def test_latent_prior_must_match_the_generator():
+    from genlab.models.latent import GaussianPrior
+
+    g, d = _nets()
+    with pytest.raises(ValueError, match="latent_dim"):
+        train_gan(g, d, _ring, steps=1, latent_prior=GaussianPrior(3))
+    with pytest.raises(TypeError, match="latent_prior"):
+        train_gan(g, d, _ring, steps=1, latent_prior=object())
+
+
+def test_r1_penalty_is_added_lazily_with_its_weight_scaled():
+    from genlab.losses.gan import d_loss_minimax, r1_penalty
+
+    g, d = _nets()
+    d_opt = torch.optim.SGD(d.parameters(), lr=0.0)  # D frozen: recompute its losses exactly
+    g_opt = torch.optim.SGD(g.parameters(), lr=0.0)
+    torch.manual_seed(5)
+    history = train_gan(g, d, _ring, steps=4, batch_size=16, r1_weight=0.3, r1_every=2,
+                        g_optimizer=g_opt, d_optimizer=d_opt)
+    assert history.steps["r1"] == [1, 3]  # D updates 0 and 2 of 0..3
+    # replay the random draws of step 1: real batch, then fake noise
+    torch.manual_seed(5)
+    torch.randn(1000, 2)  # the snapshot noise
+    real = _ring(16)
+    with torch.no_grad():
+        fake = g(torch.randn(16, 2))
+    expected_r1 = r1_penalty(d, real, weight=0.6)
+    torch.testing.assert_close(history["r1"][0], expected_r1.item())
+    expected = d_loss_minimax(d(real), d(fake)) + expected_r1
+    torch.testing.assert_close(history["d_loss"][0], expected.item(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="r1_weight"):
+        train_gan(g, d, _ring, steps=1, r1_weight=-0.1)
+    with pytest.raises(ValueError, match="r1_every"):
+        train_gan(g, d, _ring, steps=1, r1_every=0)
+
+
+def test_train_gan_2d_mixture_latent_and_evaluation_with_temperature():
+    run = train_gan_2d("grid", "nonsaturating", seed=3, latent="mixture", latent_dim=8,
+                       n_components=16, hidden=16, n_hidden=2, steps=3, batch_size=16,
+                       device="cpu")
+    assert run.latent_prior.n_components == 16 and run.latent_prior.dim == 8
+    assert run.history.meta["latent"] == "mixture" and run.history.meta["seed"] == 3
+    _, hot = evaluate_modes(run.generator, "grid", n=64, latent_prior=run.latent_prior)
+    _, cold = evaluate_modes(run.generator, "grid", n=64, latent_prior=run.latent_prior,
+                             temperature=0.0)
+    with torch.no_grad():
+        at_means = run.generator(run.latent_prior.means)
+    # at temperature 0 every sample is the image of a component mean
+    assert torch.cdist(cold, at_means).min(1).values.max() < 1e-5
+    assert torch.cdist(hot, at_means).min(1).values.max() > 1e-4
+    gaussian = train_gan_2d("ring", steps=1, hidden=8, n_hidden=1, batch_size=8, device="cpu")
+    assert gaussian.latent_prior.dim == 2 and gaussian.history.meta["latent"] == "gaussian"
+    with pytest.raises(ValueError, match="latent"):
+        train_gan_2d("ring", latent="uniform", steps=1)

@@ -78,3 +78,29 @@ def test_metric_is_independent_of_dtype_and_device_placement():
 def test_bad_input_raises_value_error_naming_the_argument(samples, centers, std, match):
     with pytest.raises(ValueError, match=match):
         mode_coverage(samples, centers, std)
+
+
+def test_mode_spread_of_true_mixtures_is_the_closed_form():
+    from genlab.data.toy2d import grid_centers, sample_grid
+    from genlab.metrics.modes import mode_spread, perfect_mode_spread
+
+    torch.manual_seed(0)
+    spread = mode_spread(sample_grid(40_000), grid_centers(), 0.05)
+    assert abs(spread - perfect_mode_spread()) < 0.01
+    assert abs(perfect_mode_spread() - 0.9744) < 1e-3
+    # without truncation (a huge radius) it is the plain std ratio, 1
+    assert abs(mode_spread(sample_grid(40_000), grid_centers(), 0.05, n_std=19.0) - 1) < 0.01
+    assert abs(perfect_mode_spread(19.0) - 1) < 1e-9
+
+
+def test_mode_spread_measures_shrunken_and_point_modes():
+    from genlab.metrics.modes import mode_spread
+
+    centers = torch.tensor([[0.0, 0.0], [5.0, 5.0]])
+    torch.manual_seed(1)
+    narrow = centers[torch.arange(20_000) % 2] + 0.02 * torch.randn(20_000, 2)
+    assert abs(mode_spread(narrow, centers, std=0.04) - 0.5) < 0.01
+    assert mode_spread(centers.repeat(4, 1), centers, std=0.1) == 0.0
+    assert math.isnan(mode_spread(torch.full((3, 2), 2.5), centers, std=0.1))
+    with pytest.raises(ValueError, match="std"):
+        mode_spread(narrow, centers, std=0.0)
