@@ -21,19 +21,24 @@ from genlab.losses.gan import GAN_LOSSES
 
 LOSSES = tuple(GAN_LOSSES)
 DATASETS = ("ring", "grid")
+NOISES = ("gaussian", "islands")
 WIDGET_ARCH = dict(latent_dim=2, hidden=64, n_hidden=3, batch_size=256)
+# the noise islands of the chapter's recipe (section 11): 128 Gaussian islands in 8-D
+ISLANDS = dict(latent="mixture", latent_dim=8, n_components=128, component_std=0.05)
 
 
 def settings_to_kwargs(loss: str = "nonsaturating", dataset: str = "ring",
                        spectral_norm: bool = False, g_lr: float = 1e-3, d_lr: float = 1e-3,
                        n_critic: int = 1, label_smoothing: bool = False,
-                       steps: int = 1200, seed: int = 0) -> dict:
+                       steps: int = 1200, seed: int = 0, noise: str = "gaussian") -> dict:
     """Keyword arguments of :func:`genlab.train.gan.train_gan_2d` for the widget's choices.
 
     The optimizer follows the loss's paper (RMSprop for ``"wgan"``, Adam with betas
     (0, 0.9) for ``"wgan-gp"`` and ``"hinge"``, (0.5, 0.999) otherwise); the learning
     rates decay linearly to 0. ``label_smoothing`` sets ``real_target=0.9`` and only
-    applies to the minimax losses (``ValueError`` otherwise).
+    applies to the minimax losses (``ValueError`` otherwise). ``noise`` is
+    ``"gaussian"`` (``N(0, I)`` in 2-D) or ``"islands"`` (the chapter's 128 noise islands
+    in 8-D, :class:`genlab.models.latent.MixturePrior`).
     """
     check_choice("loss", loss, LOSSES)
     check_choice("dataset", dataset, DATASETS)
@@ -41,6 +46,7 @@ def settings_to_kwargs(loss: str = "nonsaturating", dataset: str = "ring",
     check_positive("d_lr", d_lr)
     check_int("n_critic", n_critic, minimum=1)
     check_int("steps", steps, minimum=1)
+    check_choice("noise", noise, NOISES)
     if label_smoothing and loss not in ("minimax", "nonsaturating"):
         raise ValueError(f"label_smoothing applies to the minimax losses only, not to {loss!r}")
     optimizer, betas = "adam", (0.5, 0.999)
@@ -51,7 +57,7 @@ def settings_to_kwargs(loss: str = "nonsaturating", dataset: str = "ring",
     return dict(dataset=dataset, loss=loss, seed=seed, steps=steps, optimizer=optimizer,
                 betas=betas, g_lr=g_lr, d_lr=d_lr, n_critic=n_critic,
                 spectral_norm=bool(spectral_norm), real_target=0.9 if label_smoothing else 1.0,
-                lr_decay=True, **WIDGET_ARCH)
+                lr_decay=True, **{**WIDGET_ARCH, **(ISLANDS if noise == "islands" else {})})
 
 
 def train_live(kwargs: dict, on_update: Callable | None = None, n_updates: int = 10,
@@ -113,6 +119,7 @@ def mode_collapse_widget(steps: int = 1200, n_updates: int = 8, train_now: bool 
     controls = {
         "loss": widgets.Dropdown(options=LOSSES, value="nonsaturating", description="loss"),
         "dataset": widgets.ToggleButtons(options=DATASETS, value="ring", description="data"),
+        "noise": widgets.ToggleButtons(options=NOISES, value="gaussian", description="noise"),
         "spectral_norm": widgets.Checkbox(value=False, description="spectral norm on D"),
         "label_smoothing": widgets.Checkbox(value=False, description="label smoothing (0.9)"),
         "g_lr": widgets.FloatLogSlider(value=1e-3, base=10, min=-5, max=-2, step=0.25,
@@ -170,6 +177,7 @@ def mode_collapse_widget(steps: int = 1200, n_updates: int = 8, train_now: bool 
         widgets.HBox([controls["g_lr"], controls["d_lr"]]),
         widgets.HBox([controls["n_critic"], controls["steps"]]),
         widgets.HBox([controls["spectral_norm"], controls["label_smoothing"]]),
+        controls["noise"],
         widgets.HBox([button, status]),
         output,
     ])

@@ -560,12 +560,13 @@ for ax, temperature in zip(axes, [1.0, 0.75, 0.5, 0.25]):
 #
 # ## 13. Try it: the mode-collapse widget
 #
-# Pick a loss, spectral norm, the two learning rates, $n_\text{critic}$, label smoothing
-# and the data set, then press **Train**: the samples, the mode count and both loss curves
-# update live (a run of 1,000 steps takes about 5 to 10 s on a CPU). Things to try: the saturating
-# `minimax` loss with a small $G$ learning rate; `wgan` with RMSprop's tiny default rate;
-# `hinge` with and without spectral norm on the grid; a $D$ learning rate four times $G$'s
-# (TTUR, Heusel et al. 2017).
+# Pick a loss, spectral norm, the two learning rates, $n_\text{critic}$, label smoothing,
+# the data set and the noise (Gaussian or the islands of section 11), then press
+# **Train**: the samples, the mode count and both loss curves update live (a run of 1,000
+# steps takes about 5 to 10 s on a CPU). Things to try: the saturating `minimax` loss with
+# a small $G$ learning rate; `wgan` with RMSprop's tiny default rate; `hinge` with and
+# without spectral norm on the grid; a $D$ learning rate four times $G$'s (TTUR, Heusel et
+# al. 2017); Gaussian noise against islands on the grid, and watch the bridges.
 
 # %%
 from genlab.widgets.mode_collapse import mode_collapse_widget

@@ -30,6 +30,19 @@ def test_settings_reject_label_smoothing_outside_the_minimax_losses_and_bad_valu
         mc.settings_to_kwargs(n_critic=0)
 
 
+def test_islands_noise_selects_the_chapters_mixture_prior_and_trains():
+    kwargs = mc.settings_to_kwargs(noise="islands", steps=3)
+    assert (kwargs["latent"], kwargs["latent_dim"], kwargs["n_components"]) == ("mixture", 8, 128)
+    assert mc.settings_to_kwargs()["latent_dim"] == 2 and "latent" not in mc.settings_to_kwargs()
+    seen = []
+    run = mc.train_live({**kwargs, "hidden": 8, "batch_size": 16},
+                        lambda step, samples, cov, history: seen.append(samples.shape),
+                        n_updates=1, n_samples=50)
+    assert seen == [(50, 2)] and run.latent_prior.n_components == 128
+    with pytest.raises(ValueError, match="noise"):
+        mc.settings_to_kwargs(noise="uniform")
+
+
 def test_train_live_reports_coverage_of_the_snapshot_it_shows():
     seen = []
     kwargs = {**mc.settings_to_kwargs("hinge", spectral_norm=True, steps=6), "hidden": 8,
@@ -71,3 +84,6 @@ def test_widget_builds_and_reacts_to_value_changes_and_training():
     box.button.click()
     assert box.status.value.startswith("step 100/100:") and "/25 modes" in box.status.value
     assert not box.button.disabled
+    box.controls["noise"].value = "islands"
+    box.button.click()
+    assert box.status.value.startswith("step 100/100:") and "/25 modes" in box.status.value
