@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · Final quiz
 #
-# Thirteen multiple-choice questions: the three questions of the course's source lesson, then
+# Fourteen multiple-choice questions: the three questions of the course's source lesson, then
 # a review of the chapters. Each has four options and exactly one right answer. Write
 # one letter per answer variable (`answer_q1 = "b"`) and run the test cell under it: it
 # checks only that the answer is a letter. The real check runs when the notebook is
@@ -268,6 +268,26 @@ assert answer_q13 in {"a", "b", "c", "d"}, f"answer_q13 must be 'a', 'b', 'c' or
 ### BEGIN HIDDEN TESTS
 print("Q13: Adversarial losses measure the game, not the samples. Chapter 06 shows a collapsed run whose losses look calmer than a healthy one while its FID is over fifteen times worse.")
 assert answer_q13 == "c", "Q13: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q14 (Review)
+#
+# A GAN fed Gaussian noise $z \sim \mathcal{N}(0, I)$ covers all 25 modes of the grid, but even after long training about a tenth of its samples sit between the modes. Why?
+#
+# - a) the discriminator is too strong and must be slowed down
+# - b) the generator is a continuous map of connected noise, so its samples form one connected set and must bridge the gaps between modes; noise made of separate islands removes the bridges
+# - c) the learning rate is too high and the samples overshoot their modes
+# - d) the high-quality score counts samples wrongly near the edges of the grid
+# %% solution id=answer_q14
+answer_q14 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q14 = "b"
+### END SOLUTION
+# %% tests id=test_q14 points=1
+assert answer_q14 in {"a", "b", "c", "d"}, f"answer_q14 must be 'a', 'b', 'c' or 'd', got {answer_q14!r}"
+### BEGIN HIDDEN TESTS
+print("Q14: A continuous image of a connected set is connected. Chapter 01 colours the latent plane by mode: the borders between the sectors are the bridges; with 128 noise islands they disappear and the grid reaches 97.6% high quality at temperature 0.5.")
+assert answer_q14 == "b", "Q14: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
 # ## Done
