@@ -208,6 +208,8 @@ def markdown(rows: list[dict], configs: dict, info: dict) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from this one (e.g. 5 with --seeds 5: seeds 5 to 9)")
     parser.add_argument("--datasets", nargs="+", default=["ring", "grid"])
     parser.add_argument("--configs", nargs="+", default=None)
     parser.add_argument("--n", type=int, default=2500)
@@ -229,7 +231,8 @@ def main(argv=None) -> None:
     samples_dir = RESULTS / f"gan_modes{args.tag}_samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(dataset, name, configs[name], seed, args.n, samples_dir)
-            for name in names for dataset in args.datasets for seed in range(args.seeds)]
+            for name in names for dataset in args.datasets
+            for seed in range(args.first_seed, args.first_seed + args.seeds)]
     runs = []
     with multiprocessing.get_context("spawn").Pool(args.workers, _init_worker) as pool:
         for result in pool.imap_unordered(_run_job, jobs):

@@ -529,30 +529,33 @@ for ax, temperature in zip(axes, [1.0, 0.75, 0.5, 0.25]):
 # the samples settle inside modes 0.03 wide), batch 256, 4,000 steps, the 128 noise
 # islands, and samples at temperature 0.5.
 #
-# | recipe, 5 seeds | ring: modes | ring: HQ (worst seed) | grid: modes | grid: HQ (worst seed) | CPU s / run |
+# | recipe (islands: 10 seeds, others 5) | ring: modes | ring: HQ (worst seed) | grid: modes | grid: HQ (worst seed) | CPU s / run |
 # |---|---|---|---|---|---|
-# | islands, $T = 0.5$ | **8.0 / 8** | **98.9%** (95.6%) | **25.0 / 25** | **97.6%** (94.4%) | 21-28 |
-# | islands, $T = 1$ | **8.0 / 8** | **97.5%** (95.1%) | **25.0 / 25** | 85.3% (78.5%) | same runs |
+# | islands, $T = 0.5$ | **8.0 / 8** | **98.1%** (95.6%) | **25.0 / 25** | **97.4%** (90.6%) | 21-29 |
+# | islands, $T = 1$ | **8.0 / 8** | 96.7% (94.4%) | **25.0 / 25** | 85.8% (75.9%) | same runs |
 # | islands + R1 penalty, $T = 0.5$ | 7.8 / 8 | 95.4% (79.6%) | **25.0 / 25** | 97.8% (94.6%) | 23-32 |
 # | $\mathcal{N}(0, I)$ noise, 4,500 steps | 8.0 / 8 | 96.7% (95.3%) | 24.4 / 25 | 82.5% (63.1%) | 21-30 |
 # | $\mathcal{N}(0, I)$, lr $2\cdot10^{-3}$, $\beta = (0.5, 0.999)$, 6,000 steps | 7.2 / 8 | 96.2% (95.3%) | 24.2 / 25 | 89.5% (86.6%) | 26-44 |
 #
 # With the islands every run covered every mode, and the means clear the targets we set
-# (ring 8/8 at 97% or more, grid 25/25 at 95% or more, at most 30 s a run): the ring even
-# at $T = 1$, the grid only at $T = 0.5$. Single seeds still vary (worst seeds in
-# brackets). Read the mode spread beside them (0.97 is right): at $T = 1$ it is 0.94 on
-# the ring and 1.10 on the grid, whose modes come out about 13% too wide; at $T = 0.5$ it
-# is 0.86 and 0.77, so the temperature buys the grid's precision with modes about a fifth
-# narrower than the data. The Gaussian-noise recipes are no wider (0.78 to 0.88): their
-# high-quality shares also come partly from narrow modes. With Gaussian noise the grid
-# stays far below 95% within the budget, as section 10 predicts. Things that did not help on top of the decay to 0:
-# averaging the generator's weights (`ema_decay`), wider or deeper networks, TTUR, two $D$
-# steps per $G$ step. The **R1 penalty** (`train_gan(..., r1_weight=0.1, r1_every=4)`,
-# Mescheder et al. 2018: $\frac{\gamma}{2}\,\mathbb{E}\,\|\nabla_x D(x)\|^2$ on real data,
-# which damps the circling around the equilibrium you met as the Dirac GAN in chapter 04)
-# raised a Gaussian-noise grid run from 49% to 75% in our trials but adds nothing to the
-# islands. The losses with their papers' own settings, trained for only 600 steps, stay
-# below 5% (`benchmarks/results/gan_modes.md`): the published learning rates are meant for
+# (ring 8/8 at 97% or more, grid 25/25 at 95% or more, at most 30 s a run) at
+# temperature 0.5; at $T = 1$ the ring comes within half a point and the grid stays near
+# 86%. Single seeds still vary (worst seeds in brackets). Read the mode spread beside them
+# (0.97 is right): at $T = 1$ it is 0.93 on the ring and 1.09 on the grid, whose modes come
+# out about 12% too wide; at $T = 0.5$ it is 0.86 and 0.76, so the temperature buys the
+# grid's precision with modes about a fifth narrower than the data. The Gaussian-noise
+# recipes are no wider (0.78 to 0.88): their high-quality shares also come partly from
+# narrow modes. With Gaussian noise the grid stays far below 95% within the budget, as
+# section 10 predicts.
+#
+# Things that did not help on top of the decay to 0: averaging the generator's weights
+# (`ema_decay`), wider or deeper networks, TTUR, two $D$ steps per $G$ step, larger
+# batches. The **R1 penalty** (`train_gan(..., r1_weight=0.1, r1_every=4)`, Mescheder et
+# al. 2018: $\frac{\gamma}{2}\,\mathbb{E}\,\|\nabla_x D(x)\|^2$ on real data, which damps the
+# circling around the equilibrium you met as the Dirac GAN in chapter 04) raised a
+# Gaussian-noise grid run from 49% to 75% in our trials but adds nothing to the islands.
+# The losses with their papers' own settings, trained for only 600 steps, stay below 5%
+# (`benchmarks/results/gan_modes.md`): the published learning rates are meant for
 # hundreds of thousands of steps, not seconds.
 #
 # For reference, VEEGAN reports 8 modes at 52.9% high quality on the ring and PacGAN 7.9
