@@ -26,14 +26,10 @@ class ModeCoverage(NamedTuple):
     counts: torch.Tensor
 
 
-def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float,
-                  n_std: float = 3.0) -> ModeCoverage:
-    """Count covered modes and the high-quality share of ``samples``.
-
-    samples: ``(n, d)``; centers: ``(k, d)`` mode centers; std: the modes' standard
-    deviation (same units as the samples); n_std: the quality radius in std (VEEGAN: 3).
-    Distances are Euclidean. Returns a :class:`ModeCoverage`.
-    """
+def _nearest_mode(samples: torch.Tensor, centers: torch.Tensor, std: float,
+                  n_std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked inputs -> distance ``(n,)`` (float64) and index ``(n,)`` of each sample's
+    nearest center."""
     check_tensor("samples", samples, ndim=2)
     check_tensor("centers", centers, ndim=2)
     if samples.shape[0] == 0:
@@ -47,10 +43,19 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float,
         )
     check_positive("std", std)
     check_positive("n_std", n_std)
-    samples = samples.detach().double().cpu()
-    centers = centers.detach().double().cpu()
-    dist = torch.cdist(samples, centers)              # (n, k)
-    nearest_dist, nearest = dist.min(dim=1)
+    dist = torch.cdist(samples.detach().double().cpu(), centers.detach().double().cpu())
+    return dist.min(dim=1)
+
+
+def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float,
+                  n_std: float = 3.0) -> ModeCoverage:
+    """Count covered modes and the high-quality share of ``samples``.
+
+    samples: ``(n, d)``; centers: ``(k, d)`` mode centers; std: the modes' standard
+    deviation (same units as the samples); n_std: the quality radius in std (VEEGAN: 3).
+    Distances are Euclidean. Returns a :class:`ModeCoverage`.
+    """
+    nearest_dist, nearest = _nearest_mode(samples, centers, std, n_std)
     good = nearest_dist <= n_std * std
     counts = torch.bincount(nearest[good], minlength=len(centers))
     return ModeCoverage(
@@ -84,22 +89,11 @@ def mode_spread(samples: torch.Tensor, centers: torch.Tensor, std: float,
     a perfect sampler of 2-D Gaussians scores :func:`perfect_mode_spread` (0.974 for 3 std),
     a generator that shrinks its modes scores less. ``nan`` if no sample is high quality.
     """
-    check_tensor("samples", samples, ndim=2)
-    check_tensor("centers", centers, ndim=2)
-    if samples.shape[1] != centers.shape[1]:
-        raise ValueError(
-            f"samples and centers must have the same number of columns, got "
-            f"{tuple(samples.shape)} and {tuple(centers.shape)}"
-        )
-    check_positive("std", std)
-    check_positive("n_std", n_std)
-    samples = samples.detach().double().cpu()
-    centers = centers.detach().double().cpu()
-    nearest_dist, _ = torch.cdist(samples, centers).min(dim=1)
+    nearest_dist, _ = _nearest_mode(samples, centers, std, n_std)
     good = nearest_dist[nearest_dist <= n_std * std]
     if len(good) == 0:
         return float("nan")
-    return float(good.pow(2).mean().div(samples.shape[1]).sqrt() / std)
+    return float(good.pow(2).mean().div(centers.shape[1]).sqrt() / std)
 
 
 def perfect_mode_spread(n_std: float = 3.0) -> float:
