@@ -105,10 +105,10 @@ def latent_partition(generator, centers: torch.Tensor, std: float, lim: float = 
     (the bridges between modes).
     """
     from genlab._checks import check_int, check_positive
+    from genlab.metrics.modes import nearest_mode
 
     check_positive("lim", lim)
     check_int("resolution", resolution, minimum=2)
-    check_positive("std", std)
     latent_dim = getattr(generator, "latent_dim", None)
     if latent_dim != 2:
         raise ValueError(f"generator must take 2-D noise to draw its latent plane, "
@@ -122,7 +122,7 @@ def latent_partition(generator, centers: torch.Tensor, std: float, lim: float = 
     with torch.no_grad():
         samples = generator(z.to(device)).float().cpu()
     generator.train(was_training)
-    dist, nearest = torch.cdist(samples.double(), centers.double().cpu()).min(dim=1)
+    dist, nearest = nearest_mode(samples, centers, std, n_std)
     labels = torch.where(dist <= n_std * std, nearest, torch.full_like(nearest, -1))
     return labels.reshape(resolution, resolution)
 

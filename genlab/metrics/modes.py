@@ -26,10 +26,12 @@ class ModeCoverage(NamedTuple):
     counts: torch.Tensor
 
 
-def _nearest_mode(samples: torch.Tensor, centers: torch.Tensor, std: float,
-                  n_std: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Checked inputs -> distance ``(n,)`` (float64) and index ``(n,)`` of each sample's
-    nearest center."""
+def nearest_mode(samples: torch.Tensor, centers: torch.Tensor, std: float = 1.0,
+                 n_std: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance ``(n,)`` (float64, CPU) and index ``(n,)`` of each sample's nearest center.
+
+    samples ``(n, d)``, centers ``(k, d)``; ``std`` and ``n_std`` are only checked here
+    (the callers compare the distance with ``n_std * std``)."""
     check_tensor("samples", samples, ndim=2)
     check_tensor("centers", centers, ndim=2)
     if samples.shape[0] == 0:
@@ -55,7 +57,7 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float,
     deviation (same units as the samples); n_std: the quality radius in std (VEEGAN: 3).
     Distances are Euclidean. Returns a :class:`ModeCoverage`.
     """
-    nearest_dist, nearest = _nearest_mode(samples, centers, std, n_std)
+    nearest_dist, nearest = nearest_mode(samples, centers, std, n_std)
     good = nearest_dist <= n_std * std
     counts = torch.bincount(nearest[good], minlength=len(centers))
     return ModeCoverage(
@@ -89,7 +91,7 @@ def mode_spread(samples: torch.Tensor, centers: torch.Tensor, std: float,
     a perfect sampler of 2-D Gaussians scores :func:`perfect_mode_spread` (0.974 for 3 std),
     a generator that shrinks its modes scores less. ``nan`` if no sample is high quality.
     """
-    nearest_dist, _ = _nearest_mode(samples, centers, std, n_std)
+    nearest_dist, _ = nearest_mode(samples, centers, std, n_std)
     good = nearest_dist[nearest_dist <= n_std * std]
     if len(good) == 0:
         return float("nan")

@@ -31,9 +31,15 @@ class GaussianPrior:
     def sample(self, n: int, *, generator: torch.Generator | None = None,
                temperature: float = 1.0, device: torch.device | str | None = None
                ) -> torch.Tensor:
-        """``n`` latent vectors ``(n, dim)``: ``temperature * N(0, I)``, on ``device``."""
+        """``n`` latent vectors ``(n, dim)``: ``temperature * N(0, I)``, on ``device``.
+
+        Without a ``generator`` the noise is drawn on ``device`` directly (no copy per
+        training step); a seeded ``generator`` draws on the CPU, so results do not depend
+        on the device."""
         check_int("n", n, minimum=1)
         check_positive("temperature", temperature, allow_zero=True)
+        if generator is None:
+            return temperature * torch.randn(n, self.dim, device=device)
         z = temperature * torch.randn(n, self.dim, generator=generator)
         return z.to(device) if device is not None else z
 

@@ -32,6 +32,7 @@ from torch import nn
 from genlab._checks import check_choice, check_int, check_positive
 from genlab.losses.gan import (GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty,
                                r1_penalty)
+from genlab.models.latent import GaussianPrior, make_prior
 from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
 from genlab.train.history import History
 
@@ -273,7 +274,9 @@ def train_gan(
         if latent_dim is None and not hasattr(generator, "latent_dim"):
             latent_dim = latent_prior.dim
     latent_dim = _latent_dim(generator, latent_dim)
-    if latent_prior is not None and latent_prior.dim != latent_dim:
+    if latent_prior is None:
+        latent_prior = GaussianPrior(latent_dim)
+    elif latent_prior.dim != latent_dim:
         raise ValueError(f"latent_prior draws {latent_prior.dim}-dimensional noise but the "
                          f"generator takes latent_dim={latent_dim}")
     device = torch.device(device) if device is not None else next(generator.parameters()).device
@@ -303,20 +306,15 @@ def train_gan(
         d_lr=d_lr, betas=tuple(betas), n_critic=n_critic, weight_clip=weight_clip,
         gp_weight=gp_weight, real_target=real_target, spectral_norm=spectral_norm,
         grad_clip=grad_clip, lr_decay=lr_decay, amp=amp, device=str(device),
-        ema_decay=ema_decay, latent_prior=repr(latent_prior) if latent_prior else "N(0, I)",
+        ema_decay=ema_decay, latent_prior=repr(latent_prior),
         r1_weight=r1_weight, r1_every=r1_every,
     )
     if ema_generator is not None:
         history.meta["ema_generator"] = ema_generator
     def noise(n: int) -> torch.Tensor:
-        if latent_prior is not None:
-            return latent_prior.sample(n, device=device)
-        return torch.randn(n, latent_dim, device=device)
+        return latent_prior.sample(n, device=device)
 
-    if latent_prior is not None:
-        fixed_z = noise(n_snapshot)
-    else:
-        fixed_z = torch.randn(n_snapshot, latent_dim).to(device)
+    fixed_z = noise(n_snapshot)
 
     def take_snapshot(step: int) -> None:
         sampler = ema_generator if ema_generator is not None else generator
@@ -452,7 +450,6 @@ def train_gan_2d(
     """
     from genlab.data.toy2d import TOY_DATASETS, toy_dataset
     from genlab.device import get_device, seed_everything
-    from genlab.models.latent import make_prior
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
 
     check_choice("latent", latent, ("gaussian", "mixture"))
@@ -503,8 +500,6 @@ def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
     was_training = generator.training
     generator.eval()
     if latent_prior is None:
-        from genlab.models.latent import GaussianPrior
-
         latent_prior = GaussianPrior(_latent_dim(generator, latent_dim))
     z = latent_prior.sample(n, generator=rng, temperature=temperature)
     with torch.no_grad():
