@@ -19,11 +19,37 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Two test workers share two cores; one math thread per process avoids oversubscription,
-# which slows the course's tiny models by an order of magnitude.
+# which slows the course's tiny models by an order of magnitude. GENLAB_TEST_THREADS=N runs
+# the suite (and the kernels it starts) with N threads instead: results must not depend on it.
+if os.environ.get("GENLAB_TEST_THREADS"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["GENLAB_TEST_THREADS"]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 # The test process itself is offline as well.
 import netblock_activate  # noqa: E402,F401  (tools/netblock_activate.py)
+
+
+def pytest_report_header(config):
+    import torch
+
+    return (f"genlab: torch {torch.__version__}, {torch.get_num_threads()} math thread(s) "
+            f"(OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}), "
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+
+
+@pytest.fixture(autouse=True)
+def _same_random_state_in_every_test():
+    """Each test starts from the same global RNG state, whichever worker runs it and
+    whatever ran before it there: a rerun sees the same numbers as the first run."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
 
 
 def pytest_collection_modifyitems(config, items):
