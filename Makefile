@@ -14,7 +14,7 @@ setup: $(READY)
 
 $(READY): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test,classroom]"
 	@touch $@
 
 # Learners see chapters/; nbgrader's server extensions read nbgrader_config.py from here.
