@@ -1,0 +1,105 @@
+"""The text-to-image digits model: components, tokenizer, files, hashes, pipeline."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from genlab.pretrained import digits_t2i as T  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return T.random_digits_t2i(0)
+
+
+def test_captions_cover_every_digit_and_template():
+    assert T.caption(3) == "a handwritten digit three"
+    assert T.caption(7, 4) == "a drawing of the number seven"
+    assert {T.caption(k, j) for k in range(10) for j in range(5)} .__len__() == 50
+    with pytest.raises(ValueError, match="digit"):
+        T.caption(10)
+    with pytest.raises(ValueError, match="template"):
+        T.caption(1, 5)
+
+
+def test_tokenizer_is_word_level_with_bos_eos_and_the_rare_identifier(parts):
+    tok = parts.tokenizer
+    vocab = T.vocabulary()
+    ids = tok("A handwritten sks digit Seven").input_ids
+    assert ids == [1] + [vocab.index(w) for w in ("a", "handwritten", "sks", "digit", "seven")] + [2]
+    # every pretraining caption fits without truncation
+    longest = max(len(tok(T.caption(k, j)).input_ids) for k in range(10) for j in range(5))
+    assert longest <= tok.model_max_length == T.MAX_LENGTH
+    assert tok("").input_ids == [1, 2]
+    assert tok("zebra").input_ids == [1, vocab.index("<unk>"), 2]
+
+
+def test_architecture_is_the_recipes(parts):
+    assert type(parts.unet).__name__ == "UNet2DConditionModel"
+    assert type(parts.text_encoder).__name__ == "CLIPTextModel"
+    assert parts.unet.config.sample_size == 8 and parts.unet.config.in_channels == 1
+    assert parts.text_encoder.config.vocab_size == len(T.vocabulary())
+    assert parts.text_encoder.config.eos_token_id == 2
+    assert sum(p.numel() for p in parts.unet.parameters()) == 252_497
+
+
+def test_random_model_is_seeded():
+    a, b, c = T.random_digits_t2i(1), T.random_digits_t2i(1), T.random_digits_t2i(2)
+    wa = torch.cat([p.flatten() for p in a.unet.parameters()])
+    wb = torch.cat([p.flatten() for p in b.unet.parameters()])
+    wc = torch.cat([p.flatten() for p in c.unet.parameters()])
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_encode_prompts_is_the_pipelines_embedding(parts):
+    pipe = T.make_pipeline(parts, "cpu")
+    with torch.no_grad():
+        cond, uncond = pipe.encode_prompt("digit three", "cpu", 1, True)
+        ours = T.encode_prompts(parts, ["", "digit three"])
+    torch.testing.assert_close(ours[1:], cond, rtol=0, atol=0)
+    torch.testing.assert_close(ours[:1], uncond, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="prompts"):
+        T.encode_prompts(parts, [3])
+
+
+def test_ddim_scheduler_never_clips_and_has_the_offset(parts):
+    for source in (parts, parts.noise_scheduler, dict(parts.noise_scheduler.config)):
+        s = T.make_ddim_scheduler(source)
+        assert type(s).__name__ == "DDIMScheduler"
+        assert s.config.clip_sample is False and s.config.steps_offset == 1
+        torch.testing.assert_close(s.alphas_cumprod, parts.noise_scheduler.alphas_cumprod)
+    with pytest.raises(TypeError, match="parts_or_config"):
+        T.make_ddim_scheduler(3)
+
+
+def test_pipeline_shares_the_parts_and_keeps_the_scheduler(parts):
+    pipe = T.make_pipeline(parts, "cpu")
+    assert pipe.unet is parts.unet and pipe.text_encoder is parts.text_encoder
+    assert pipe.vae_scale_factor == 1
+    assert pipe.scheduler.config.clip_sample is False and pipe.scheduler.config.steps_offset == 1
+
+
+def test_pass_through_vae_is_the_identity():
+    vae = T.PassThroughVAE()
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.equal(vae.decode(x).sample, x)
+    assert torch.equal(vae.encode(x).latent_dist.sample(), x)
+    assert torch.equal(vae.encode(x).latent_dist.mode(), x)
+
+
+def test_save_and_load_round_trip(parts, tmp_path):
+    T.save_parts(parts, tmp_path)
+    assert all(not f.endswith((".bin", ".pt", ".pth", ".pkl")) for f in T.model_files(tmp_path))
+    back = T.load_digits_t2i(tmp_path, device="cpu")
+    for a, b in ((parts.unet, back.unet), (parts.text_encoder, back.text_encoder)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert back.tokenizer("digit five").input_ids == parts.tokenizer("digit five").input_ids
+    assert type(back.vae).__name__ == "PassThroughVAE"
+    with pytest.raises(FileNotFoundError):
+        T.load_digits_t2i(tmp_path / "nowhere", device="cpu")
