@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-BUILDERS = {"digits-features": "genlab.pretrained.digits_features"}
+BUILDERS = {
+    "digits-features": "genlab.pretrained.digits_features",
+    "dcgan-digits-0to8": "genlab.pretrained.dcgan_digits_0to8",
+}
 
 
 def _module(name: str):

@@ -1,0 +1,231 @@
+"""The digits DCGAN pretrained on digits 0-8 only: the starting point of few-shot GAN transfer.
+
+Chapter 07 (fine-tuning), section 9 adapts this generator to nines from about twenty
+images (``genlab.finetune.gan_transfer``). The nines are left out of pretraining on
+purpose: the generator has never drawn one, so whatever nines it makes afterwards were
+learned from the few-shot set.
+
+``python -m genlab.pretrained build dcgan-digits-0to8`` retrains it by :data:`RECIPE`
+(about 70 CPU seconds on one core) with ``genlab.train.gan_digits.train_gan_digits``,
+writes the generator and the discriminator into one safetensors file
+(``generator.*`` and ``discriminator.*`` keys, about 0.34 MB) and records its SHA-256 in
+``registry.json`` (only this entry is rewritten). :func:`load_dcgan_digits_0to8` checks
+the hash before reading a tensor.
+
+Reproducibility: the build runs on one thread with seeded generators and deterministic
+algorithms, so a rebuild on the same machine gives the same bytes. Unlike the feature
+network (``genlab.pretrained.digits_features``), GAN training is chaotic: a difference of
+1e-6 in one initial weight grows to about 3e-2 after 300 steps (measured), so other CPUs,
+whose float32 kernels round differently, may produce a different (equally good) file.
+Training in float64 would not fix that and costs 2.8x the time, so the GAN trains in
+float32. What the course relies on is the shipped file, and its hash is checked at load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from genlab._checks import check_int
+from genlab.models.dcgan_digits import DigitsDiscriminator, DigitsGenerator
+from genlab.pretrained.digits_features import (
+    ChecksumError,
+    _deterministic_cpu,
+    package_dir,
+    read_registry,
+    sha256_of_file,
+)
+
+__all__ = ["ChecksumError", "RECIPE", "build", "load_dcgan_digits_0to8", "load_from",
+           "pretraining_images", "verify"]
+
+NAME = "dcgan-digits-0to8"
+FILENAME = "dcgan_digits_0to8.safetensors"
+REGISTRY = "registry.json"
+REBUILD = "python -m genlab.pretrained build dcgan-digits-0to8"
+# The recipe is part of what the hash pins down: change one and rebuild. Steps and
+# learning rate from the fine-tuning study (/work/shared/reference/finetune.md, Q6):
+# 1,500 steps at lr 1e-3 reach digits-FID ~20 against the test split's 0-8.
+RECIPE = {
+    "digits": [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    "split": "train",
+    "latent_dim": 16,
+    "width": 32,
+    "steps": 1500,
+    "batch_size": 64,
+    "lr_g": 1e-3,
+    "lr_d": 1e-3,
+    "betas": [0.5, 0.999],
+    "loss": "non-saturating (genlab.train.gan_digits)",
+    "seed": 0,
+    "train_dtype": "float32",
+    "threads": 1,
+}
+# Quality gate of a full build: digits-FID of 300 samples against the test split's
+# digits 0-8 (the study measured 19.7), and few samples read as a nine.
+MAX_FID_0TO8 = 40.0
+MAX_SHARE_NINE = 0.15
+EVAL_SAMPLES = 300
+
+
+def pretraining_images(recipe: dict | None = None) -> torch.Tensor:
+    """The ``(n, 1, 8, 8)`` images the GAN is pretrained on: the recipe's split, digits 0-8."""
+    from genlab.data import load_digits
+
+    recipe = {**RECIPE, **(recipe or {})}
+    images, labels = load_digits(recipe["split"])
+    keep = torch.isin(labels, torch.tensor(recipe["digits"]))
+    return images[keep]
+
+
+def train_dcgan_0to8(steps: int | None = None) -> tuple[DigitsGenerator, DigitsDiscriminator]:
+    """Train the pair from scratch by :data:`RECIPE` (``steps`` overrides its step count).
+
+    Returns the float32 generator and discriminator on the CPU.
+    """
+    from genlab.train.gan_digits import train_gan_digits
+
+    steps = RECIPE["steps"] if steps is None else check_int("steps", steps, minimum=1)
+    images = pretraining_images()
+    with _deterministic_cpu():
+        torch.manual_seed(RECIPE["seed"])  # the layers' initialization
+        generator = DigitsGenerator(RECIPE["latent_dim"], RECIPE["width"])
+        discriminator = DigitsDiscriminator(RECIPE["width"])
+        train_gan_digits(generator, discriminator, steps, images=images,
+                         batch_size=RECIPE["batch_size"], lr_g=RECIPE["lr_g"],
+                         lr_d=RECIPE["lr_d"], betas=tuple(RECIPE["betas"]),
+                         seed=RECIPE["seed"], device="cpu")
+    return generator.eval(), discriminator.eval()
+
+
+@torch.no_grad()
+def evaluate(generator: DigitsGenerator, n: int = EVAL_SAMPLES, seed: int = 0) -> dict:
+    """``{"fid_test_0to8", "share_nine"}`` of ``n`` samples drawn with noise seed ``seed``.
+
+    fid_test_0to8: digits-FID against the test split's digits 0-8; share_nine: the
+    fraction the shipped digits classifier reads as a 9.
+    """
+    from genlab.data import load_digits
+    from genlab.metrics.fid import digits_features, fid_from_features
+    from genlab.pretrained.digits_features import load_digits_features
+
+    images, labels = load_digits("test")
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    fakes = generator.cpu()(z)
+    fake_features = digits_features(fakes)
+    classes = load_digits_features().head(fake_features).argmax(1)
+    return {
+        "fid_test_0to8": round(fid_from_features(digits_features(images[labels != 9]),
+                                                 fake_features), 3),
+        "share_nine": round((classes == 9).float().mean().item(), 4),
+    }
+
+
+def _state_dict(generator, discriminator) -> dict[str, torch.Tensor]:
+    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    tensors.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+def build(folder: str | Path | None = None, verbose: bool = True,
+          steps: int | None = None) -> Path:
+    """Train, check quality, save ``dcgan_digits_0to8.safetensors`` and record its hash.
+
+    ``folder`` defaults to the installed package (what ``python -m genlab.pretrained
+    build dcgan-digits-0to8`` rewrites); tests pass a temporary folder and a few
+    ``steps`` (a smoke build: recorded as such, no quality gate). A full build raises
+    ``RuntimeError`` if the samples miss the quality gate (:data:`MAX_FID_0TO8`,
+    :data:`MAX_SHARE_NINE`).
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder or package_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = dict(RECIPE, steps=RECIPE["steps"] if steps is None else steps)
+    generator, discriminator = train_dcgan_0to8(recipe["steps"])
+    quality = evaluate(generator)
+    full = recipe["steps"] == RECIPE["steps"]
+    if full and (quality["fid_test_0to8"] > MAX_FID_0TO8
+                 or quality["share_nine"] > MAX_SHARE_NINE):
+        raise RuntimeError(
+            f"the 0-8 DCGAN reached digits-FID {quality['fid_test_0to8']:.1f} (at most "
+            f"{MAX_FID_0TO8} required) with {quality['share_nine']:.0%} of samples read as "
+            f"9 (at most {MAX_SHARE_NINE:.0%}); the recipe needs changing"
+        )
+    path = folder / FILENAME
+    # One metadata key only: safetensors writes metadata in hash-map order, so two keys
+    # could swap places between runs and change the file's hash.
+    save_file(_state_dict(generator, discriminator), str(path), metadata={"format": "pt"})
+    entry = {
+        "file": FILENAME,
+        "sha256": sha256_of_file(path),
+        "bytes": path.stat().st_size,
+        **quality,
+        "eval_samples": EVAL_SAMPLES,
+        "recipe": recipe,
+        "rebuild": REBUILD,
+    }
+    if not full:
+        entry["note"] = f"smoke build ({recipe['steps']} steps), not the shipped model"
+    # Read-modify-write of this entry only: other builders own the other keys.
+    registry = read_registry(folder)
+    registry[NAME] = entry
+    (folder / REGISTRY).write_text(json.dumps(registry, indent=2) + "\n", encoding="utf-8")
+    if verbose:
+        print(f"wrote {path} ({entry['bytes']:,} bytes), digits-FID to test 0-8 "
+              f"{quality['fid_test_0to8']:.1f}, read as 9: {quality['share_nine']:.1%}, "
+              f"sha256 {entry['sha256']}")
+    return path
+
+
+def verify(folder: str | Path | None = None) -> Path:
+    """Check the checkpoint's SHA-256 against the registry; return its path.
+
+    Raises ``FileNotFoundError`` when the file or its registry entry is missing and
+    :class:`ChecksumError` when the bytes differ from what was recorded.
+    """
+    folder = Path(folder or package_dir())
+    entry = read_registry(folder).get(NAME)
+    if entry is None:
+        raise FileNotFoundError(f"no {NAME!r} entry in {folder / REGISTRY}; run `{REBUILD}`")
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; run `{REBUILD}`")
+    actual = sha256_of_file(path)
+    if actual != entry["sha256"]:
+        raise ChecksumError(
+            f"{path} has SHA-256 {actual} but the registry records {entry['sha256']}: "
+            f"the file is corrupted or was replaced. Rebuild it with `{REBUILD}`."
+        )
+    return path
+
+
+def load_from(folder: str | Path, device: str | torch.device = "cpu",
+              ) -> tuple[DigitsGenerator, DigitsDiscriminator]:
+    """Load the pair in ``folder`` after verifying its hash (fresh, trainable modules)."""
+    from safetensors.torch import load_file
+
+    path = verify(folder)
+    recipe = read_registry(folder)[NAME].get("recipe", RECIPE)
+    tensors = load_file(str(path))
+    generator = DigitsGenerator(recipe["latent_dim"], recipe["width"])
+    discriminator = DigitsDiscriminator(recipe["width"])
+    for prefix, module in (("generator.", generator), ("discriminator.", discriminator)):
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                if k.startswith(prefix)})
+    return generator.to(device), discriminator.to(device)
+
+
+def load_dcgan_digits_0to8(device: str | torch.device | None = None,
+                           ) -> tuple[DigitsGenerator, DigitsDiscriminator]:
+    """The shipped ``(generator, discriminator)`` pretrained on digits 0-8, hash-verified.
+
+    generator: :class:`~genlab.models.dcgan_digits.DigitsGenerator` (``latent_dim=16``,
+    ``width=32``), ``(n, 16)`` noise -> ``(n, 1, 8, 8)`` images in [-1, 1];
+    discriminator: :class:`~genlab.models.dcgan_digits.DigitsDiscriminator`
+    (``width=32``), images -> ``(n,)`` logits. Every call returns new modules with
+    ``requires_grad`` on, ready to fine-tune, on ``device`` (default the CPU).
+    """
+    return load_from(package_dir(), device or "cpu")
