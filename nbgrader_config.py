@@ -25,6 +25,18 @@ c.ExecutePreprocessor.kernel_name = "python3"  # ignore whatever kernelspec a fi
 c.ExecutePreprocessor.timeout = 60
 c.OverwriteCells.add_missing_cells = True  # put back a test cell a learner deleted
 
+# Answer code never runs in the grading process: the clean room (docs/grading.md) takes
+# the place of nbgrader's Execute step. Chapters without a spec still run in a kernel.
+c.Autograde.autograde_preprocessors = [
+    "genlab.grading.nbgrader_plugin.CleanRoomExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 
 class StripGradeCellTracebacks(NbGraderPreprocessor):
     """Feedback shows only 'Error: message' for test cells: tracebacks quote hidden tests."""

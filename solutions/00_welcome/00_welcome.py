@@ -94,11 +94,7 @@ layer = torch.nn.Linear(3, 2)  # 3*2 weights + 2 biases
 assert count_parameters(layer) == 8, f"expected 8, got {count_parameters(layer)}"
 assert isinstance(count_parameters(layer), int)
 ### BEGIN HIDDEN TESTS
-net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(5, 7))
-assert count_parameters(net) == (4 * 9 + 4) + (5 * 7 + 7)
-net[0].weight.requires_grad_(False)
-assert count_parameters(net) == 4 + (5 * 7 + 7), "frozen parameters must not be counted"
-assert count_parameters(torch.nn.ReLU()) == 0
+genlab.grading.check_here("00_welcome", "test_count_parameters")
 ### END HIDDEN TESTS
 
 # %% [markdown]

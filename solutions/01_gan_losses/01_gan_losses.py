@@ -123,17 +123,7 @@ _bce = torch.nn.BCEWithLogitsLoss()
 _expected = _bce(_r, torch.ones(3)) + _bce(_f, torch.zeros(2))
 assert torch.allclose(d_loss_minimax(_r, _f), _expected, atol=1e-6), "compare with BCEWithLogitsLoss"
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(gan.d_loss_minimax):
-    _r = torch.randn(7, 1, dtype=torch.float64, requires_grad=True)
-    _f = torch.randn(5, 1, dtype=torch.float64, requires_grad=True)
-    _value = d_loss_minimax(_r, _f, 0.9)
-    _expected = (_bce(_r, torch.full_like(_r, 0.9)) + _bce(_f, torch.zeros_like(_f)))
-    assert torch.allclose(_value, _expected), "label smoothing: the real target is real_target"
-    _g_r, _g_f = torch.autograd.grad(_value, (_r, _f))
-    _e_r, _e_f = torch.autograd.grad(_expected, (_r, _f))
-    assert torch.allclose(_g_r, _e_r) and torch.allclose(_g_f, _e_f), "gradients differ"
-    _big = d_loss_minimax(torch.tensor([-300.0]), torch.tensor([300.0]))
-    assert torch.isfinite(_big) and abs(_big.item() - 600.0) < 1e-3, "not numerically stable"
+genlab.grading.check_here("01_gan_losses", "test_d_loss_minimax")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -178,12 +168,7 @@ def g_loss_nonsaturating(fake_logits):
 _f = torch.tensor([0.0, 2.0, -1.0])
 assert torch.allclose(g_loss_nonsaturating(_f), -torch.log(torch.sigmoid(_f)).mean(), atol=1e-6)
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(gan.g_loss_nonsaturating):
-    _f = torch.tensor([[-8.0], [-12.0], [-20.0], [1.0]], dtype=torch.float64, requires_grad=True)
-    (_grad,) = torch.autograd.grad(g_loss_nonsaturating(_f), _f)
-    assert torch.allclose(_grad, (torch.sigmoid(_f.detach()) - 1) / 4), "gradient is sigmoid(l) - 1, over n"
-    _big = g_loss_nonsaturating(torch.tensor([-500.0, 500.0]))
-    assert torch.isfinite(_big) and abs(_big.item() - 250.0) < 1e-3, "not numerically stable"
+genlab.grading.check_here("01_gan_losses", "test_g_loss_nonsaturating")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -226,17 +211,7 @@ _r, _f = torch.tensor([1.0, 0.0]), torch.tensor([0.5, -1.0, 2.0])
 assert torch.allclose(d_loss_lsgan(_r, _f), torch.tensor(0.25 + 0.5 * 5.25 / 3), atol=1e-6)
 assert torch.allclose(g_loss_lsgan(_f), torch.tensor(0.5 * 5.25 / 3), atol=1e-6)
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(gan.d_loss_lsgan, gan.g_loss_lsgan):
-    _mse = torch.nn.MSELoss()
-    _r = torch.randn(6, 1, dtype=torch.float64, requires_grad=True)
-    _f = torch.randn(4, 1, dtype=torch.float64, requires_grad=True)
-    _d = d_loss_lsgan(_r, _f, a=-1.0, b=1.0)
-    _e = 0.5 * _mse(_r, torch.ones_like(_r)) + 0.5 * _mse(_f, -torch.ones_like(_f))
-    assert torch.allclose(_d, _e), "d_loss_lsgan with a=-1, b=1"
-    assert torch.allclose(torch.autograd.grad(_d, _f)[0], torch.autograd.grad(_e, _f)[0])
-    _g = g_loss_lsgan(_f, c=0.0)
-    assert torch.allclose(_g, 0.5 * _mse(_f, torch.zeros_like(_f))), "g_loss_lsgan with c=0"
-    assert torch.allclose(torch.autograd.grad(_g, _f)[0], _f.detach() / 4)
+genlab.grading.check_here("01_gan_losses", "test_lsgan")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -305,25 +280,7 @@ _w = _critic.weight.detach()[0]
 _value = gradient_penalty(_critic, torch.randn(8, 2), torch.randn(8, 2))
 assert torch.allclose(_value, 10 * (_w.norm() - 1) ** 2, atol=1e-5), "linear critic: 10 (||w|| - 1)^2"
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(gan.gradient_penalty):
-    # the penalty must reach the critic's weights: d/dw = 2 lambda (||w|| - 1) w / ||w||
-    _critic = torch.nn.Linear(3, 1).double()
-    _w = _critic.weight.detach()[0]
-    _value = gradient_penalty(_critic, torch.randn(5, 3).double(), torch.randn(5, 3).double(),
-                              weight=2.0)
-    (_grad,) = torch.autograd.grad(_value, _critic.weight)
-    assert torch.allclose(_grad[0], 4.0 * (_w.norm() - 1) * _w / _w.norm()), "no gradient to the critic"
-    # images (batch, 1, 4, 4), quadratic critic f(x) = |x|^2 / 2 whose gradient is x_hat:
-    # real = 0, fake of unit norm, so ||grad|| = 1 - eps and the penalty is E[eps^2] = 1/3
-    _quad = lambda x: 0.5 * (x ** 2).flatten(1).sum(1)
-    _fake = torch.full((20000, 1, 4, 4), 0.25, dtype=torch.float64)
-    _value = gradient_penalty(_quad, torch.zeros_like(_fake), _fake, weight=1.0)
-    assert abs(_value.item() - 1 / 3) < 0.02, "draw one eps per sample, norm over all non-batch dims"
-    # fakes come from the generator: the penalty must not send gradients into it
-    _src = torch.randn(4, 2, requires_grad=True)
-    _v = gradient_penalty(torch.nn.Linear(2, 1), torch.randn(4, 2), 2 * _src)
-    assert not _v.requires_grad or torch.autograd.grad(_v, _src, allow_unused=True)[0] is None, \
-        "detach real and fake"
+genlab.grading.check_here("01_gan_losses", "test_gradient_penalty")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -343,6 +300,37 @@ with genlab.exercises.forbid(gan.gradient_penalty):
 _scores = torch.tensor([2.0, 0.5, -3.0, 0.0])
 print("hinge D loss:", gan.d_loss_hinge(_scores[:2], _scores[2:]).item())
 print("registered losses:", list(gan.GAN_LOSSES))
+
+# %% [markdown]
+# ### Exercise 5: the hinge losses (2 points)
+#
+# Write `d_loss_hinge(real_out, fake_out)` and `g_loss_hinge(fake_out)` from the formulas
+# above: batch means, raw scores (no sigmoid), each returning a scalar. `torch.relu` is
+# the $\max(0, \cdot)$. Check the margin: a real scored $+1.5$ costs nothing, a real scored
+# $0.5$ costs $0.5$.
+
+# %% solution id=hinge
+def d_loss_hinge(real_out, fake_out):
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]; a scalar."""
+    ### BEGIN SOLUTION
+    return torch.relu(1.0 - real_out).mean() + torch.relu(1.0 + fake_out).mean()
+    ### END SOLUTION
+
+
+def g_loss_hinge(fake_out):
+    """-E[D(G(z))]; a scalar."""
+    ### BEGIN SOLUTION
+    return -fake_out.mean()
+    ### END SOLUTION
+
+# %% tests id=test_hinge points=2
+_r, _f = torch.tensor([1.5, 0.5]), torch.tensor([-3.0, 0.0])
+assert torch.allclose(d_loss_hinge(_r, _f), torch.tensor((0.0 + 0.5) / 2 + (0.0 + 1.0) / 2)), \
+    "reals above +1 and fakes below -1 cost nothing"
+assert torch.allclose(g_loss_hinge(_f), torch.tensor(1.5)), "G's loss is minus the mean fake score"
+### BEGIN HIDDEN TESTS
+genlab.grading.check_here("01_gan_losses", "test_hinge")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 7. One training loop for every loss

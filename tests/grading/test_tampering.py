@@ -57,7 +57,7 @@ def graded():
         "honest": nbformat.writes(solved()),
     }
     # A short per-cell timeout keeps the hanging submission cheap to grade.
-    with temp_course([CHAPTER], ROOT, ExecutePreprocessor__timeout=10) as (api, work_root):
+    with temp_course([CHAPTER], ROOT, CleanRoomExecute__timeout=10) as (api, work_root):
         for student, text in submissions.items():
             submit(work_root, CHAPTER, student, text)
         yield {student: autograde(api, CHAPTER, student) for student in submissions}

@@ -1,0 +1,248 @@
+"""The judge: grades a notebook's answers from clean-room results; never runs their code.
+
+For each test cell of a chapter the judge finds what grades it: an :class:`Exercise` of
+the chapter's spec (hidden cases, compared with genlab's reference) or a quiz key in the
+cell's hidden region. It draws the hidden inputs, runs the clean room
+(:func:`genlab.grading.sandbox.run_job`; a crashed or hung process is restarted without the
+culprit), compares the plain-data results with the reference and returns the points and
+the feedback text per test cell.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from genlab.grading import plain
+from genlab.grading.spec import (Spec, compare, load_spec, quiz_key_of, reference_answers)
+
+
+@dataclass
+class CellResult:
+    test: str
+    points: float
+    max_points: float
+    feedback: str
+    ok: bool
+
+    @property
+    def fraction(self) -> float:
+        return self.points / self.max_points if self.max_points else 0.0
+
+
+@dataclass
+class Notebook:
+    """What the judge needs from a notebook: answer cells in order, test cells by id."""
+
+    answers: list[tuple[str, str]]  # (grade_id, source) of each answer cell, in order
+    tests: dict[str, tuple[str, float]]  # grade_id -> (source, points)
+    timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_nbformat(cls, nb) -> "Notebook":
+        answers, tests = [], {}
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.get("cell_type") != "code" or not meta.get("grade_id"):
+                continue
+            if meta.get("solution") and not meta.get("grade"):
+                answers.append((meta["grade_id"], cell.source))
+            elif meta.get("grade"):
+                tests[meta["grade_id"]] = (cell.source, float(meta.get("points", 0)))
+        return cls(answers, tests)
+
+
+def _seed() -> int:
+    fixed = os.environ.get("GENLAB_GRADING_SEED")
+    return int(fixed) if fixed else secrets.randbits(48)
+
+
+def _cases(exercise, seed: int):
+    import torch
+
+    rng = torch.Generator().manual_seed(seed)
+    cases = exercise.cases(rng)
+    encoded = [(seed + 1 + i, plain.encode(case)) for i, case in enumerate(cases)]
+    return encoded
+
+
+def _expected(exercise, encoded_cases):
+    import torch
+
+    ref = reference_answers(exercise)
+    wanted = []
+    for seed, case in encoded_cases:
+        torch.manual_seed(seed)
+        wanted.append(plain.decode(plain.encode(exercise.run(ref, plain.decode(case)))))
+    return wanted
+
+
+def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
+                   class_key=None, timeout: float | None = None) -> dict[str, CellResult]:
+    """Points and feedback for every test cell of ``notebook`` (chapter ``chapter``).
+
+    ``class_key(test_id, variable, letter) -> canonical letter`` undoes a class release's
+    option shuffle (see :mod:`genlab.grading.classrelease`); None for self-study copies.
+    """
+    import time
+
+    spec = spec or load_spec(chapter)
+    if spec is None:
+        raise ValueError(f"chapter {chapter!r} has no clean-room spec")
+    results: dict[str, CellResult] = {}
+    quiz: dict[str, dict] = {}
+    groups: dict[str, list] = {}
+    for test, (source, points) in notebook.tests.items():
+        if test in spec.exercises:
+            groups.setdefault(spec.exercises[test].group, []).append(spec.exercises[test])
+            continue
+        key = quiz_key_of(source)
+        if key:
+            quiz[test] = key
+        else:
+            results[test] = CellResult(test, 0.0, points, (
+                f"the grader has no clean-room check for {test}: add it to "
+                f"genlab/grading/specs/{chapter}.py (docs/grading.md)"), False)
+    variables = sorted({v for key in quiz.values() for v in key})
+    if not groups and variables:
+        groups["chapter"] = []
+    base_seed = _seed()
+    start = time.perf_counter()
+    cpu = 0.0
+    for index, (group, exercises) in enumerate(groups.items()):
+        prepared = []
+        for k, ex in enumerate(exercises):
+            encoded = _cases(ex, base_seed + 1000 * (k + 1))
+            prepared.append((ex, encoded, _expected(ex, encoded)))
+        outcome_values, per_exercise, cell_notes, used = _run_group(
+            spec, notebook, prepared, variables if index == 0 else [], timeout)
+        cpu += used
+        for ex, encoded, wanted in prepared:
+            points = notebook.tests[ex.test][1]
+            results[ex.test] = _judge_exercise(ex, points, per_exercise.get(ex.test), wanted,
+                                               cell_notes, notebook)
+        if index == 0:
+            for test, key in quiz.items():
+                results[test] = _judge_quiz(test, key, notebook.tests[test][1], outcome_values,
+                                            class_key)
+    notebook.timings.update(seconds=time.perf_counter() - start, child_cpu_seconds=cpu)
+    return results
+
+
+def _run_group(spec, notebook, prepared, variables, timeout=None):
+    """Clean-room runs until every exercise has a result; restarts skip what crashed."""
+    from genlab.grading.sandbox import run_job
+
+    forbid = sorted({t for ex, _, _ in prepared for t in ex.forbidden})
+    skip: set[str] = set()
+    per_exercise: dict[str, object] = {}
+    cell_notes: dict[str, str] = {}
+    values = None
+    cpu = 0.0
+    timeout = timeout or max([ex.timeout for ex, _, _ in prepared] + [30.0])
+    for _attempt in range(len(notebook.answers) + len(prepared) + 2):
+        pending = [(ex, enc) for ex, enc, _ in prepared if ex.test not in per_exercise]
+        if not pending and values is not None:
+            break
+        job = {"chapter": spec.chapter, "setup": spec.setup, "forbid": forbid,
+               "cells": [(gid, src) for gid, src in notebook.answers if gid not in skip],
+               "exercises": [ex.test for ex, _ in pending],
+               "cases": [enc for _, enc in pending],
+               "variables": variables if values is None else []}
+        outcome = run_job(job, exercise_timeout=timeout)
+        cpu += outcome.cpu_seconds
+        current = None
+        for message in outcome.events:
+            kind = message["ev"]
+            if kind == "setup_error":
+                reason = "the chapter's setup failed in the grader: " + str(message.get("error"))
+                for ex, _ in pending:
+                    per_exercise[ex.test] = ("crash", reason)
+                values = values or {}
+            elif kind == "cell":
+                current = ("cell", str(message.get("id")))
+            elif kind == "cell_done":
+                current = None
+                if message.get("error"):
+                    cell_notes[str(message.get("id"))] = str(message["error"])
+            elif kind == "variables":
+                values = message.get("values") if isinstance(message.get("values"), dict) else {}
+            elif kind == "exercise":
+                current = ("exercise", str(message.get("id")))
+            elif kind == "result":
+                test = str(message.get("id"))
+                if test not in per_exercise and isinstance(message.get("outputs"), list):
+                    per_exercise[test] = ("outputs", message["outputs"])
+                current = None
+        if outcome.ended in ("done", "setup_error"):
+            if values is None:
+                values = {}
+            continue
+        reason = outcome.detail if outcome.ended == "died" else \
+            f"it did not finish in time ({outcome.detail})"
+        if current is None:  # died before or between steps: nothing to blame
+            for ex, _ in pending:
+                per_exercise.setdefault(ex.test, ("crash", f"the grading process stopped: {reason}"))
+            values = values or {}
+        elif current[0] == "cell":
+            skip.add(current[1])
+            cell_notes[current[1]] = f"running this answer cell stopped the grader: {reason}; " \
+                                     "it was skipped"
+        else:
+            per_exercise[current[1]] = ("crash", f"your code stopped the grader: {reason}")
+    for ex, _, _ in prepared:
+        per_exercise.setdefault(ex.test, ("crash", "the grader could not finish this exercise"))
+    return values or {}, per_exercise, cell_notes, cpu
+
+
+def _judge_exercise(ex, points, result, wanted, cell_notes, notebook) -> CellResult:
+    notes = [f"answer cell {gid}: {text}" for gid, text in cell_notes.items()
+             if any(name in src for name in ex.names for g, src in notebook.answers if g == gid)]
+    if result is None or result[0] == "crash":
+        text = result[1] if result else "no result"
+        return CellResult(ex.test, 0.0, points, "\n".join([text] + notes), False)
+    outputs = result[1]
+    problems = []
+    if len(outputs) != len(wanted):
+        problems.append("the grader got a different number of results than cases")
+    for i, (raw, want) in enumerate(zip(outputs, wanted)):
+        try:
+            got = plain.decode(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"hidden case {i + 1}: unreadable result ({exc})")
+            continue
+        if ex.check is not None:
+            found = list(ex.check(got, want))
+        else:
+            found = compare(got, want, rtol=ex.rtol, atol=ex.atol, check_dtype=ex.check_dtype,
+                            tolerances=ex.tolerances)
+        problems += [f"hidden case {i + 1}: {p}" for p in found[:3]]
+    bodies = {p.split(": ", 1)[1] for p in problems}
+    if len(problems) > 1 and len(bodies) == 1:
+        problems = [f"every hidden case: {bodies.pop()}"]
+    if not problems:
+        return CellResult(ex.test, points, points,
+                          f"hidden tests passed ({len(wanted)} cases)", True)
+    lines = [f"hidden tests failed ({len(problems)} problem(s)):"] + problems[:8]
+    if ex.hint:
+        lines.append("hint: " + ex.hint)
+    return CellResult(ex.test, 0.0, points, "\n".join(lines + notes), False)
+
+
+def _judge_quiz(test, key, points, values, class_key) -> CellResult:
+    right, lines = 0, []
+    for variable, answer in key.items():
+        raw = values.get(variable, {"other": "not defined"})
+        given = raw if type(raw) is str else None
+        if given is not None and class_key is not None:
+            given = class_key(test, variable, given)
+        if given == answer:
+            right += 1
+            lines.append(f"{variable}: right")
+        else:
+            shown = repr(raw) if type(raw) in (str, type(None)) else "not a one-letter string"
+            lines.append(f"{variable}: not right (you answered {shown})")
+    score = round(points * right / len(key), 6)
+    return CellResult(test, score, points, f"{right} of {len(key)} right\n" + "\n".join(lines),
+                      right == len(key))
