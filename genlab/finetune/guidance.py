@@ -107,7 +107,7 @@ def digit_prompts(n_per_class: int, template: int = 0) -> tuple[list[str], torch
 
 def guidance_sweep(parts, scales=(1.0, 2.0, 3.0, 5.0, 8.0), n_per_class: int = 20,
                    seed: int = 0, num_inference_steps: int = 20, real: str = "test",
-                   scheduler_factory=None) -> list[dict]:
+                   scheduler_factory=None, keep_images: bool = False) -> list[dict]:
     """Sample ``n_per_class`` images of each digit prompt at each guidance scale; measure.
 
     The same seed (so the same initial noise) at every scale. Returns one dict per scale:
@@ -115,7 +115,8 @@ def guidance_sweep(parts, scales=(1.0, 2.0, 3.0, 5.0, 8.0), n_per_class: int = 2
     ``fid`` (digits-FID against the ``real`` split), ``diversity`` (mean pairwise feature
     distance within a digit, averaged over digits), ``ink`` (mean pixel value in [0, 1]),
     ``cpu_seconds`` (sampling). ``scheduler_factory(parts)`` overrides the DDIM scheduler
-    (the chapter shows ``clip_sample=True`` with it).
+    (the chapter shows ``clip_sample=True`` with it). ``keep_images`` adds ``images``
+    ``(10 n_per_class, 1, 8, 8)`` (digit-major, on the CPU) to each row.
     """
     from genlab.metrics.prompts import prompt_accuracy, samples_fid, within_class_spread
 
@@ -136,5 +137,6 @@ def guidance_sweep(parts, scales=(1.0, 2.0, 3.0, 5.0, 8.0), n_per_class: int = 2
             "diversity": within_class_spread(images, digits),
             "ink": float(((images + 1) / 2).clamp(0, 1).mean()),
             "cpu_seconds": seconds,
+            **({"images": images} if keep_images else {}),
         })
     return rows

@@ -404,6 +404,17 @@ def verify(folder: str | Path | None = None, registry_folder: str | Path | None 
     return folder
 
 
+def registry_entry() -> dict:
+    """The shipped model's registry entry: files and hashes, accuracies, recipe, CPU seconds."""
+    from genlab.pretrained.digits_features import read_registry
+
+    entry = read_registry(package_folder().parent).get(NAME)
+    if entry is None:
+        raise FileNotFoundError("no digits-t2i entry in the registry; run "
+                                "`python -m genlab.pretrained build digits-t2i`")
+    return entry
+
+
 def load_digits_t2i(path: str | Path | None = None, device=None) -> T2IParts:
     """Load a text-to-image model: the shipped one (hash-checked), a folder or a hub id.
 
