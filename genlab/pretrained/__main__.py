@@ -13,6 +13,7 @@ import sys
 BUILDERS = {
     "digits-features": "genlab.pretrained.digits_features",
     "dcgan-digits-0to8": "genlab.pretrained.dcgan_digits_0to8",
+    "digits-t2i": "genlab.pretrained.digits_t2i",
 }
 
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from genlab.pretrained.digits_features import read_registry
 
     for name, entry in read_registry().items():
-        print(f"{name}: {entry['file']} sha256={entry['sha256']} "
+        # A save_pretrained folder records one hash per file ("files").
+        digest = entry.get("sha256") or f"{len(entry.get('files', {}))} files hashed"
+        print(f"{name}: {entry['file']} sha256={digest} "
               f"test_accuracy={entry.get('test_accuracy')}")
     return 0
 
