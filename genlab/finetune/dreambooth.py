@@ -126,7 +126,8 @@ def generate_class_images(parts, digits, per_digit: int = 25, guidance_scale: fl
     generator = torch.Generator().manual_seed(seed)
     images = guided_sample(parts, prompts, guidance_scale, num_inference_steps=num_inference_steps,
                            generator=generator)
-    return images.detach().cpu(), labels
+    # clamped to the pixel range, as the pipeline's output (and images a user would hand in)
+    return images.detach().cpu().clamp(-1, 1), labels
 
 
 @torch.no_grad()

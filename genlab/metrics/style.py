@@ -194,3 +194,98 @@ def styled_digits(digits, split: str = "test") -> tuple[torch.Tensor, torch.Tens
     if not keep.any():
         raise ValueError(f"no digits of classes {list(digits)} in the {split!r} split")
     return stylize(images[keep]), labels[keep]
+
+
+# --------------------------------------------------------------------------- all measures at once
+
+def _paired_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean feature distance between ``a[i]`` and ``b[i]`` (same noise, two models)."""
+    from genlab.metrics.fid import digits_features
+
+    return float((digits_features(a).double() - digits_features(b).double()).norm(dim=1).mean())
+
+
+@torch.no_grad()
+def personalization_measures(parts, subject_prompt, *, baseline: dict | None = None,
+                             n_per_digit: int = 10, seed: int = 0, guidance_scale: float = 3.0,
+                             num_inference_steps: int = 20,
+                             reference_classes=REFERENCE_CLASSES) -> tuple[dict, dict]:
+    """Sample a personalized model on every digit and measure what chapter 08 compares.
+
+    parts: the model (``T2IParts``; adapters and learned tokens as they are now);
+    subject_prompt: ``digit -> prompt`` naming the subject (e.g.
+    ``genlab.finetune.dreambooth.instance_prompt``); plain prompts are
+    ``dreambooth.class_prompt``. Both sets use the same seed, so image i of either set
+    starts from the same noise. baseline: the ``samples`` returned for the model before
+    fine-tuning, to measure how far the class prompts moved.
+
+    Returns ``(measures, samples)``. measures (floats):
+
+    - fidelity: ``style_seen`` / ``style_unseen`` (mean :func:`style_score` of subject
+      samples of the reference classes / of the other classes), ``dist_seen`` /
+      ``dist_unseen`` (:func:`feature_distance` of each class's subject samples to the
+      styled real digits of that class, averaged over classes), ``dist_reference``
+      (reference-class samples to the few reference images themselves), ``subject_accuracy``
+      (the classifier still reads "sks digit k" as k);
+    - prior preservation and language drift: ``plain_accuracy`` (plain prompts, all ten
+      digits), ``plain_style`` / ``plain_style_seen`` (style score of plain samples, all /
+      reference classes: 0 = no drift), and with ``baseline``: ``class_drift`` (paired
+      feature distance of the reference classes' plain samples to the baseline's) and
+      ``plain_drift`` (the same over all digits);
+    - diversity: ``spread_subject``, ``spread_plain`` (within-class spread),
+      ``fid_subject`` (digits-FID of subject samples against the styled test digits),
+      ``fid_plain`` (plain samples against the real test digits).
+
+    samples: ``{"subject": images, "plain": images, "digits": labels}``, images
+    ``(10 * n_per_digit, 1, 8, 8)`` clamped to [-1, 1] (as the pipeline's output) on the CPU.
+    """
+    from genlab.data import load_digits
+    from genlab.finetune.dreambooth import class_prompt
+    from genlab.finetune.guidance import guided_sample
+    from genlab.metrics.fid import fid
+    from genlab.metrics.prompts import prompt_accuracy, within_class_spread
+
+    check_int("n_per_digit", n_per_digit, minimum=2)
+    if not callable(subject_prompt):
+        raise TypeError("subject_prompt must be a function digit -> prompt")
+    digits = torch.arange(10).repeat_interleave(n_per_digit)
+
+    def draw(prompt_of):
+        prompts = [prompt_of(int(d)) for d in digits]
+        return guided_sample(parts, prompts, guidance_scale, num_inference_steps,
+                             torch.Generator().manual_seed(seed)).detach().float().cpu().clamp(-1, 1)
+
+    subject, plain = draw(subject_prompt), draw(class_prompt)
+    seen = torch.isin(digits, torch.tensor(list(reference_classes)))
+    reference, _ = reference_set(reference_classes)
+    score_subject, score_plain = style_score(subject), style_score(plain)
+
+    def per_class_distance(mask):
+        values = [feature_distance(subject[digits == k], styled_digits([int(k)], "train")[0])
+                  for k in digits[mask].unique()]
+        return float(sum(values) / len(values))
+
+    test_images, _ = load_digits("test")
+    measures = {
+        "style_seen": float(score_subject[seen].mean()),
+        "style_unseen": float(score_subject[~seen].mean()),
+        "dist_seen": per_class_distance(seen),
+        "dist_unseen": per_class_distance(~seen),
+        "dist_reference": feature_distance(subject[seen], reference),
+        "subject_accuracy": prompt_accuracy(subject, digits),
+        "plain_accuracy": prompt_accuracy(plain, digits),
+        "plain_style": float(score_plain.mean()),
+        "plain_style_seen": float(score_plain[seen].mean()),
+        "spread_subject": within_class_spread(subject, digits),
+        "spread_plain": within_class_spread(plain, digits),
+        "fid_subject": fid(stylize(test_images), subject),
+        "fid_plain": fid("test", plain),
+    }
+    if baseline is not None:
+        before = baseline["plain"]
+        if before.shape != plain.shape:
+            raise ValueError("baseline was sampled with another n_per_digit: "
+                             f"{tuple(before.shape)} vs {tuple(plain.shape)}")
+        measures["class_drift"] = _paired_distance(plain[seen], before[seen])
+        measures["plain_drift"] = _paired_distance(plain, before)
+    return measures, {"subject": subject, "plain": plain, "digits": digits}

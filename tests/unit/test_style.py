@@ -113,3 +113,25 @@ def test_bad_input_names_the_argument():
         S.stylize(blank(), shear="a lot")
     with pytest.raises(ValueError, match="reference"):
         S.feature_distance(blank(), torch.zeros(0, 1, 8, 8))
+
+
+def test_personalization_measures_report_every_measure_and_zero_drift_against_itself():
+    from genlab.finetune.dreambooth import instance_prompt
+    from genlab.pretrained.digits_t2i import random_digits_t2i
+
+    parts = random_digits_t2i(seed=0)
+    kwargs = dict(n_per_digit=2, num_inference_steps=2)
+    measures, samples = S.personalization_measures(parts, instance_prompt, **kwargs)
+    assert samples["subject"].shape == samples["plain"].shape == (20, 1, 8, 8)
+    assert samples["digits"].tolist() == [d for d in range(10) for _ in range(2)]
+    expected = {"style_seen", "style_unseen", "dist_seen", "dist_unseen", "dist_reference",
+                "subject_accuracy", "plain_accuracy", "plain_style", "plain_style_seen",
+                "spread_subject", "spread_plain", "fid_subject", "fid_plain"}
+    assert set(measures) == expected
+    assert all(isinstance(v, float) and v == v for v in measures.values())
+    # Sampling is seeded: the same model against its own samples has not moved at all.
+    again, _ = S.personalization_measures(parts, instance_prompt, baseline=samples, **kwargs)
+    assert again["class_drift"] == pytest.approx(0.0, abs=1e-9)
+    assert again["plain_drift"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(TypeError, match="subject_prompt"):
+        S.personalization_measures(parts, "a sks digit", **kwargs)
