@@ -328,7 +328,9 @@ for _name in ("linear", "cosine"):
             _expected = D.min_snr_weights(_t, schedules[_name], _gamma, _pred)
             with genlab.exercises.forbid(D.min_snr_weights, D.snr, D.log_snr):
                 _got = min_snr_weights(_t, schedules[_name], _gamma, _pred)
-            torch.testing.assert_close(torch.as_tensor(_got).float(), _expected, rtol=1e-4, atol=1e-7)
+            # rtol 1e-3: casting abar to float32 first costs up to 7e-4 in 1 - abar at t = 0
+            # (abar = 1 - 4e-5); a wrong formula is off by far more at t >= 50
+            torch.testing.assert_close(torch.as_tensor(_got).float(), _expected, rtol=1e-3, atol=1e-7)
 ### END HIDDEN TESTS
 
 # %% [markdown]

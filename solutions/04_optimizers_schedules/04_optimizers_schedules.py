@@ -361,11 +361,13 @@ def warmup_cosine_multiplier(step, warmup_steps, total_steps):
     ### END SOLUTION
 
 # %% tests id=test_warmup_cosine_multiplier points=3
+# 1e-6: a factor computed in float32 (torch.cos of a tensor) is right to ~1e-7, while a
+# step off by one or a wrong endpoint moves it by more than 1e-4
 assert warmup_cosine_multiplier(0, 10, 110) == 0.0
-assert abs(warmup_cosine_multiplier(5, 10, 110) - 0.5) < 1e-9, "halfway through the warmup: 0.5"
-assert abs(warmup_cosine_multiplier(10, 10, 110) - 1.0) < 1e-9, "end of warmup: 1"
-assert abs(warmup_cosine_multiplier(60, 10, 110) - 0.5) < 1e-9, "middle of the cosine: 0.5"
-assert abs(warmup_cosine_multiplier(110, 10, 110)) < 1e-9, "last step: 0"
+assert abs(warmup_cosine_multiplier(5, 10, 110) - 0.5) < 1e-6, "halfway through the warmup: 0.5"
+assert abs(warmup_cosine_multiplier(10, 10, 110) - 1.0) < 1e-6, "end of warmup: 1"
+assert abs(warmup_cosine_multiplier(60, 10, 110) - 0.5) < 1e-6, "middle of the cosine: 0.5"
+assert abs(warmup_cosine_multiplier(110, 10, 110)) < 1e-6, "last step: 0"
 ### BEGIN HIDDEN TESTS
 cases = [(s, w, t) for (w, t) in [(10, 100), (0, 50), (1, 7), (30, 31)] for s in range(t + 5)]
 expected = [optim.warmup_cosine_multiplier(s, w, t) for s, w, t in cases]
@@ -373,7 +375,7 @@ with genlab.exercises.forbid(genlab.optim.warmup_cosine_multiplier):
     got = [warmup_cosine_multiplier(s, w, t) for s, w, t in cases]
 for (s, w, t), a, b in zip(cases, got, expected):
     assert isinstance(a, float) or a == 0, f"return a float, got {type(a).__name__}"
-    assert abs(a - b) < 1e-9, f"step {s}, warmup {w}, total {t}: expected {b:.6f}, got {a:.6f}"
+    assert abs(a - b) < 1e-6, f"step {s}, warmup {w}, total {t}: expected {b:.6f}, got {a:.6f}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
