@@ -14,6 +14,7 @@ BUILDERS = {
     "digits-features": "genlab.pretrained.digits_features",
     "dcgan-digits-0to8": "genlab.pretrained.dcgan_digits_0to8",
     "digits-t2i": "genlab.pretrained.digits_t2i",
+    "tiny-llama-general": "genlab.pretrained.tiny_lm",
 }
 
 
