@@ -11,8 +11,14 @@ import sys
 
 
 def _grade(args) -> int:
+    from pathlib import Path
+
     from genlab.grading import grade
 
+    if Path(args.path).is_dir():
+        print(f"genlab grade: {args.path} is a folder; give the chapter's notebook file, e.g. "
+              "chapters/00_welcome/00_welcome.ipynb", file=sys.stderr)
+        return 2
     try:
         report = grade(args.path, chapter=args.chapter)
     except (FileNotFoundError, ValueError) as exc:

@@ -23,7 +23,13 @@ def get_device() -> torch.device:
             raise ValueError(
                 f"GENLAB_DEVICE must start with one of {_VALID_PREFIXES}, got {override!r}"
             )
-        device = torch.device(override)
+        try:
+            device = torch.device(override)
+        except (RuntimeError, ValueError):
+            raise ValueError(
+                f"GENLAB_DEVICE must be a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', "
+                f"got {override!r}"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("GENLAB_DEVICE asks for CUDA but torch sees no CUDA device")
         if device.type == "mps" and not torch.backends.mps.is_available():
@@ -55,6 +61,7 @@ def mixed_precision(amp=False, device: torch.device | str | None = None):
     A shortcut to :func:`genlab.stabilize.mixed_precision`, which chapter 05 teaches:
     CUDA gets fp16 with a gradient scaler (or bf16), the CPU bf16 autocast.
     """
+    from genlab._checks import check_device
     from genlab.stabilize import mixed_precision as _mixed_precision
 
-    return _mixed_precision(amp, get_device() if device is None else device)
+    return _mixed_precision(amp, get_device() if device is None else check_device("device", device))

@@ -12,8 +12,12 @@ adam       Adam       1e-3    (0.9, 0.999)    Kingma & Ba 2015, the defaults
 gan        Adam       2e-4    (0.5, 0.999)    Radford et al. 2016 (DCGAN)
 wgan       RMSprop    5e-5    alpha 0.99      Arjovsky et al. 2017 (WGAN, weight clipping)
 wgan_gp    Adam       1e-4    (0.0, 0.9)      Gulrajani et al. 2017 (WGAN-GP)
+sngan      Adam       2e-4    (0.0, 0.9)      Miyato et al. 2018 (SN-GAN, hinge loss)
 adamw      AdamW      1e-3    (0.9, 0.999)    Loshchilov & Hutter 2019, weight decay 0.01
 =========  =========  ======  ==============  ==========================================
+
+This is the one table of optimizer settings: the GAN loop's per-loss recipes
+(:data:`genlab.train.gan.PRESETS`) are built from it.
 
 Schedules are ``torch.optim.lr_scheduler`` objects: :func:`warmup_cosine` and
 :func:`linear_warmup` are ``LambdaLR`` built from the pure multipliers
@@ -29,7 +33,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
-from genlab._checks import check_choice, check_int, check_positive, check_tensor
+from genlab._checks import (check_betas, check_choice, check_finite_number, check_int,
+                            check_parameters, check_positive, check_tensor)
 
 PRESETS: dict[str, dict] = {
     "adam": {
@@ -50,6 +55,11 @@ PRESETS: dict[str, dict] = {
         "optimizer": "Adam", "lr": 1e-4, "betas": (0.0, 0.9), "weight_decay": 0.0,
         "source": "Gulrajani et al. 2017, Improved Training of Wasserstein GANs "
                   "(Adam lr 1e-4, betas (0, 0.9), n_critic 5)",
+    },
+    "sngan": {
+        "optimizer": "Adam", "lr": 2e-4, "betas": (0.0, 0.9), "weight_decay": 0.0,
+        "source": "Miyato et al. 2018, Spectral Normalization for GANs "
+                  "(Adam lr 2e-4, betas (0, 0.9), n_critic 5, hinge loss)",
     },
     "adamw": {
         "optimizer": "AdamW", "lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 1e-2,
@@ -75,6 +85,7 @@ def make_optimizer(params: Iterable, preset: str = "gan", **overrides) -> torch.
     overrides: settings to change, e.g. ``lr=1e-4`` or ``betas=(0.9, 0.999)``; each must
     be a setting the preset's optimizer has (``betas`` for RMSprop is an error).
     """
+    params = check_parameters("params", params)
     settings = preset_settings(preset)
     kind = settings.pop("optimizer")
     settings.pop("source")
@@ -88,23 +99,17 @@ def make_optimizer(params: Iterable, preset: str = "gan", **overrides) -> torch.
     check_positive("lr", settings["lr"])
     check_positive("weight_decay", settings["weight_decay"], allow_zero=True)
     if "betas" in settings:
-        _check_betas(settings["betas"])
+        settings["betas"] = check_betas(settings["betas"])
+    if "eps" in settings:
+        check_positive("eps", settings["eps"])
     if kind == "RMSprop":
         check_positive("momentum", settings["momentum"], allow_zero=True)
         if not 0.0 <= settings["alpha"] < 1.0:
             raise ValueError(f"alpha must be in [0, 1), got {settings['alpha']}")
-    params = list(params)
-    if not params:
-        raise ValueError("params is empty: the model has no parameters to optimize")
     return _OPTIMIZERS[kind](params, **settings)
 
 
-def _check_betas(betas) -> None:
-    if not (isinstance(betas, Sequence) and len(betas) == 2):
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    for i, beta in enumerate(betas):
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-            raise ValueError(f"betas[{i}] must be a number in [0, 1), got {beta!r}")
+_check_betas = check_betas  # the name chapter 04's toys used
 
 
 # --------------------------------------------------------------------------------------
@@ -291,6 +296,9 @@ def trace_lr(make_scheduler: Callable, n_steps: int, lr: float = 1.0,
         if metrics is None or len(metrics) != n_steps:
             raise ValueError("ReduceLROnPlateau needs metrics: one value per step "
                              f"(n_steps={n_steps})")
+        for i, value in enumerate(metrics):
+            check_finite_number(f"metrics[{i}]", value)  # NaN never "improves": it would
+            # silently count as a bad epoch and cut the rate
     elif metrics is not None:
         raise ValueError("metrics are only used by ReduceLROnPlateau")
     rates = []

@@ -19,9 +19,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from genlab._checks import check_int, check_positive
+from genlab._checks import check_callable, check_int, check_positive
 from genlab.optim import _check_betas
 from genlab.train.history import History
+from genlab.train.progress import check_callback, progress_bar
 
 
 def dirac_gan_grads(theta: float, psi: float) -> tuple[float, float]:
@@ -85,6 +86,7 @@ def clipped_weight_trajectory(make_optimizer: Callable, steps: int = 200,
     check_int("flip_every", flip_every, minimum=1)
     check_positive("clip", clip)
     check_positive("noise", noise, allow_zero=True)
+    check_callable("make_optimizer", make_optimizer, "a function params -> optimizer")
     gen = torch.Generator().manual_seed(seed)
     w = nn.Parameter(torch.zeros((), dtype=torch.float64))
     optimizer = make_optimizer([w])
@@ -120,7 +122,8 @@ def denoiser(depth: int = 6, width: int = 128) -> nn.Sequential:
 
 def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, steps: int = 300,
                    batch_size: int = 128, noise: float = 0.3, eval_every: int = 0,
-                   seed: int = 0, device: torch.device | str = "cpu") -> History:
+                   seed: int = 0, device: torch.device | str = "cpu",
+                   progress: bool | None = None, callback=None) -> History:
     """Train :func:`denoiser` with Adam (``lr``) to remove Gaussian noise (std ``noise``)
     from flattened 8x8 digits (``(batch, 64)`` in [-1, 1]); mean squared error.
 
@@ -129,6 +132,9 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     each evaluation. eval_every: evaluate on the test digits every that many steps (0:
     never; required > 0 for a plateau schedule). Logs ``loss``, ``lr`` every step and
     ``val_loss`` at evaluations. Deterministic for a ``seed`` on the CPU.
+    The loop contract of :mod:`genlab.train.progress`: ``progress`` bar, NaN guard on every
+    step (:class:`~genlab.train.history.DivergenceError`), ``callback(step, history)``,
+    Ctrl-C returns the history so far with ``meta["interrupted"] = True``.
     """
     from genlab.data import load_digits
 
@@ -137,6 +143,8 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     check_int("batch_size", batch_size, minimum=1)
     check_int("eval_every", eval_every, minimum=0)
     check_positive("noise", noise, allow_zero=True)
+    if make_scheduler is not None:
+        check_callable("make_scheduler", make_scheduler, "a function optimizer -> scheduler")
     x_train, _ = load_digits("train", flatten=True)
     x_val, _ = load_digits("test", flatten=True)
     x_train, x_val = x_train.to(device), x_val.to(device)
@@ -149,26 +157,36 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if is_plateau and eval_every == 0:
         raise ValueError("a ReduceLROnPlateau schedule needs eval_every > 0")
+    check_callback(callback)
     history = History()
-    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed)
-    for step in range(steps):
-        idx = torch.randint(len(x_train), (batch_size,), generator=gen).to(device)
-        clean = x_train[idx]
-        noisy = clean + noise * torch.randn(clean.shape, generator=gen).to(device)
-        loss = nn.functional.mse_loss(model(noisy), clean)
-        optimizer.zero_grad()
-        loss.backward()
-        history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
-        history.check_finite(step, loss=loss)
-        optimizer.step()
-        if scheduler is not None and not is_plateau:
-            scheduler.step()
-        if eval_every and (step + 1) % eval_every == 0:
-            with torch.no_grad():
-                val_loss = nn.functional.mse_loss(model(x_val + val_noise), x_val).item()
-            history.log(step, val_loss=val_loss)
-            if is_plateau:
-                scheduler.step(val_loss)
+    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
+    bar = progress_bar(steps, "denoiser", progress)
+    try:
+        for step in range(steps):
+            idx = torch.randint(len(x_train), (batch_size,), generator=gen).to(device)
+            clean = x_train[idx]
+            noisy = clean + noise * torch.randn(clean.shape, generator=gen).to(device)
+            loss = nn.functional.mse_loss(model(noisy), clean)
+            optimizer.zero_grad()
+            loss.backward()
+            history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
+            history.check_finite(step, loss=loss)
+            optimizer.step()
+            if scheduler is not None and not is_plateau:
+                scheduler.step()
+            if eval_every and (step + 1) % eval_every == 0:
+                with torch.no_grad():
+                    val_loss = nn.functional.mse_loss(model(x_val + val_noise), x_val).item()
+                history.log(step, val_loss=val_loss)
+                if is_plateau:
+                    scheduler.step(val_loss)
+            bar.update(loss=history.last("loss"))
+            if callback is not None:
+                callback(step, history)
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+    finally:
+        bar.close()
     return history
 
 
@@ -196,36 +214,53 @@ def regression_problem(n_train: int = 1024, n_val: int = 1024, dim: int = 20,
 
 def train_regression(make_scheduler: Callable | None = None, lr: float = 0.1,
                      steps: int = 600, batch_size: int = 8, eval_every: int = 20,
-                     seed: int = 0) -> History:
+                     seed: int = 0, progress: bool | None = None,
+                     callback=None) -> History:
     """Fit :func:`regression_problem` (seed ``seed``) with Adam and minibatches of
     ``batch_size``; the schedule as in :func:`train_denoiser` (a plateau schedule steps
     on ``val_loss`` every ``eval_every`` steps). Logs ``loss`` and ``lr`` every step and
     ``val_loss`` (mean squared error on the validation set) every ``eval_every`` steps.
+    The loop contract of :mod:`genlab.train.progress` (bar, NaN guard on every step,
+    ``callback(step, history)``, Ctrl-C returns the history so far).
     """
     check_positive("lr", lr)
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     check_int("eval_every", eval_every, minimum=1)
+    if make_scheduler is not None:
+        check_callable("make_scheduler", make_scheduler, "a function optimizer -> scheduler")
     data = regression_problem(seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
     w = nn.Parameter(torch.zeros(data["x_train"].shape[1]))
     optimizer = torch.optim.Adam([w], lr=lr)
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    check_callback(callback)
     history = History()
-    for step in range(steps):
-        idx = torch.randint(len(data["x_train"]), (batch_size,), generator=gen)
-        loss = ((data["x_train"][idx] @ w - data["y_train"][idx]) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        if scheduler is not None and not is_plateau:
-            scheduler.step()
-        if (step + 1) % eval_every == 0:
-            with torch.no_grad():
-                val_loss = ((data["x_val"] @ w - data["y_val"]) ** 2).mean().item()
-            history.log(step, val_loss=val_loss)
-            if is_plateau:
-                scheduler.step(val_loss)
+    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
+    bar = progress_bar(steps, "regression", progress)
+    try:
+        for step in range(steps):
+            idx = torch.randint(len(data["x_train"]), (batch_size,), generator=gen)
+            loss = ((data["x_train"][idx] @ w - data["y_train"][idx]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
+            history.check_finite(step, loss=loss)  # before the update
+            optimizer.step()
+            if scheduler is not None and not is_plateau:
+                scheduler.step()
+            if (step + 1) % eval_every == 0:
+                with torch.no_grad():
+                    val_loss = ((data["x_val"] @ w - data["y_val"]) ** 2).mean().item()
+                history.log(step, val_loss=val_loss)
+                if is_plateau:
+                    scheduler.step(val_loss)
+            bar.update(loss=history.last("loss"))
+            if callback is not None:
+                callback(step, history)
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+    finally:
+        bar.close()
     return history

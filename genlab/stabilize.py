@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab._checks import check_int, check_positive, check_tensor
+from genlab._checks import (check_betas, check_bool, check_device, check_int, check_module,
+                            check_positive, check_tensor)
 
 # ---------------------------------------------------------------------------------------
 # Gradient clipping
@@ -288,12 +289,15 @@ def ttur_optimizers(generator: nn.Module, discriminator: nn.Module,
     Defaults: G 1e-4, D 4e-4, betas (0, 0.9). Equal rates are the special case
     ``lr_g == lr_d``.
     """
+    from genlab.optim import make_optimizer
+
+    check_module("generator", generator)
+    check_module("discriminator", discriminator)
     check_positive("lr_g", lr_g)
     check_positive("lr_d", lr_d)
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=tuple(betas))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=tuple(betas))
+    betas = check_betas(betas)
+    opt_g = make_optimizer(generator.parameters(), "adam", lr=lr_g, betas=betas)
+    opt_d = make_optimizer(discriminator.parameters(), "adam", lr=lr_d, betas=betas)
     return opt_g, opt_d
 
 
@@ -357,7 +361,10 @@ def mixed_precision(amp=False, device: torch.device | str = "cpu") -> MixedPreci
         isinstance(amp, str) and amp in ("off", "auto", "fp16", "bf16"))
     if not valid:
         raise ValueError(f"amp must be one of {list(_AMP_CHOICES)}, got {amp!r}")
-    device_type = torch.device(device).type
+    device_type = check_device("device", device).type
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is 'cuda' but torch sees no CUDA device: pass "
+                         "device=genlab.get_device() (or 'cpu')")
     if amp in (False, None, "off"):
         return MixedPrecision(device_type, None)
     if device_type not in ("cuda", "cpu"):
@@ -431,6 +438,7 @@ def loss_scale_update(scale: float, found_inf: bool, growth_tracker: int,
     Returns ``(new_scale, new_growth_tracker)``.
     """
     check_positive("scale", scale)
+    check_bool("found_inf", found_inf)
     check_int("growth_tracker", growth_tracker, minimum=0)
     check_int("growth_interval", growth_interval, minimum=1)
     check_positive("growth_factor", growth_factor)

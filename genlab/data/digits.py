@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import torch
 
+from genlab._checks import check_bool, check_tensor
+
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 
@@ -45,6 +47,7 @@ def load_digits(split: str = "train", flatten: bool = False) -> tuple[torch.Tens
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    check_bool("flatten", flatten)
     images, labels = _load()
     if split != "all":
         train_idx, test_idx = _split_indices()
@@ -57,4 +60,5 @@ def load_digits(split: str = "train", flatten: bool = False) -> tuple[torch.Tens
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """Map images from [-1, 1] back to [0, 1] for display (values are clamped)."""
+    check_tensor("images", images, finite=False)
     return ((images + 1) / 2).clamp(0, 1)

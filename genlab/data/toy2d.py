@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from genlab._checks import check_int, check_positive
+from genlab._checks import check_int, check_positive, check_tensor
 
 
 def ring_centers(n_modes: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -36,7 +36,12 @@ def grid_centers(n_per_side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 def sample_mixture(
     centers: torch.Tensor, n: int, std: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``n`` points from an equal-weight isotropic mixture, shape ``(n, 2)``."""
+    """``n`` points from an equal-weight isotropic mixture, shape ``(n, d)``.
+
+    centers: ``(k, d)`` mode centers."""
+    check_tensor("centers", centers, ndim=2)
+    if len(centers) == 0:
+        raise ValueError("centers must hold at least one mode, got shape (0, d)")
     check_int("n", n, minimum=1)
     check_positive("std", std)
     idx = torch.randint(len(centers), (n,), generator=generator)

@@ -49,8 +49,14 @@ def cosine_alpha_bar(u: torch.Tensor, s: float = 0.008) -> torch.Tensor:
     """The cosine schedule's alpha-bar as a function of time ``u`` in [0, 1].
 
     f(u) = cos(((u + s) / (1 + s)) * pi / 2) ** 2, so f(0) is 1 up to s (Nichol & Dhariwal
-    2021, eq. 17; their normalisation by f(0) cancels in the betas).
+    2021, eq. 17; their normalisation by f(0) cancels in the betas). ``u``: a tensor of
+    times in [0, 1] (past 1 the cosine rises again: not a schedule).
     """
+    check_tensor("u", u)
+    check_positive("s", s, allow_zero=True)
+    if u.numel() and (float(u.min()) < 0 or float(u.max()) > 1):
+        raise ValueError(f"u must lie in [0, 1] (time as a fraction of T), got values from "
+                         f"{float(u.min()):.4g} to {float(u.max()):.4g}")
     return torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2
 
 

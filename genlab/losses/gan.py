@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from genlab._checks import check_positive, check_tensor
+from genlab._checks import check_finite_number, check_positive, check_tensor
 
 
 def _check_outputs(name: str, x) -> torch.Tensor:
@@ -97,12 +97,15 @@ def d_loss_lsgan(real_out: torch.Tensor, fake_out: torch.Tensor,
     """
     _check_outputs("real_out", real_out)
     _check_outputs("fake_out", fake_out)
+    check_finite_number("a", a)
+    check_finite_number("b", b)
     return 0.5 * ((real_out - b) ** 2).mean() + 0.5 * ((fake_out - a) ** 2).mean()
 
 
 def g_loss_lsgan(fake_out: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     """LSGAN generator loss ``1/2 E[(D(G(z)) - c)^2]``: G wants D to say ``c`` (= real)."""
     _check_outputs("fake_out", fake_out)
+    check_finite_number("c", c)
     return 0.5 * ((fake_out - c) ** 2).mean()
 
 

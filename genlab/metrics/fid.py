@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import torch
 
-from genlab._checks import check_int, check_tensor
+from genlab._checks import check_choice, check_images, check_int, check_tensor
 
 
 def _as_float64(name: str, x, ndim: int) -> torch.Tensor:
@@ -65,6 +65,14 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor,
             )
         if not torch.allclose(sigma, sigma.T, rtol=1e-5, atol=1e-8 * float(sigma.abs().max()) + 1e-12):
             raise ValueError(f"{name} must be symmetric (a covariance matrix)")
+        eigenvalues = torch.linalg.eigvalsh((sigma + sigma.T) / 2)
+        # A covariance has no negative eigenvalue; round-off of one computed in float32
+        # can leave about 1e-7 * d of its largest, so 1e-4 of it is tolerated.
+        if float(eigenvalues.min()) < -1e-4 * float(eigenvalues.abs().max()) - 1e-12:
+            raise ValueError(
+                f"{name} must be positive semi-definite (a covariance matrix), got an "
+                f"eigenvalue of {float(eigenvalues.min()):.4g}"
+            )
     root1 = _sqrt_psd(sigma1)
     middle = root1 @ sigma2 @ root1
     trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
@@ -111,15 +119,20 @@ def digits_features(images: torch.Tensor, batch_size: int = 1024) -> torch.Tenso
     """
     from genlab.pretrained.digits_features import load_digits_features
 
-    check_tensor("images", images, ndim=4)
+    check_images("images", images)
     check_int("batch_size", batch_size, minimum=1)
     net = load_digits_features()
     images = images.detach().to("cpu", torch.float32)
     return torch.cat([net.features(chunk) for chunk in images.split(batch_size)])
 
 
-@lru_cache(maxsize=4)
 def _real_features(split: str) -> torch.Tensor:
+    check_choice("split", split, ("train", "test", "all"))
+    return _cached_real_features(split)
+
+
+@lru_cache(maxsize=4)
+def _cached_real_features(split: str) -> torch.Tensor:
     from genlab.data import load_digits
 
     images, _ = load_digits(split)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from genlab._checks import check_int, check_tensor
+from genlab._checks import check_images, check_int, check_tensor
 
 
 class ScoreWithSpread(NamedTuple):
@@ -63,7 +63,7 @@ def digits_class_probs(images: torch.Tensor, batch_size: int = 1024) -> torch.Te
     """Class probabilities ``(n, 10)`` of ``(n, 1, 8, 8)`` images under the digits network."""
     from genlab.pretrained.digits_features import load_digits_features
 
-    check_tensor("images", images, ndim=4)
+    check_images("images", images)
     check_int("batch_size", batch_size, minimum=1)
     net = load_digits_features()
     images = images.detach().to("cpu", torch.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genlab._checks import check_int
+from genlab._checks import check_int, check_tensor
 
 
 def _mlp(in_dim: int, hidden: int, n_hidden: int, out_dim: int, activation) -> nn.Sequential:
@@ -41,6 +41,9 @@ class MLPGenerator(nn.Module):
         self.net = _mlp(latent_dim, hidden, n_hidden, out_dim, nn.ReLU)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # finite=False: a NaN check here would cost a device sync per step; the training
+        # loops' NaN guard looks at the outputs
+        check_tensor("z", z, finite=False)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"z must have shape (batch, {self.latent_dim}), got {tuple(z.shape)}"
@@ -77,6 +80,7 @@ class MLPDiscriminator(nn.Module):
             add_spectral_norm_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, finite=False)
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"x must have shape (batch, {self.in_dim}), got {tuple(x.shape)}")
         return self.net(x).squeeze(1)

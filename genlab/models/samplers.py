@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab._checks import check_choice, check_int, check_positive, check_tensor
+from genlab._checks import check_choice, check_finite_number, check_int, check_positive, check_tensor
 from genlab.losses.diffusion import (
     PREDICTIONS,
     _check_alphas_cumprod,
@@ -133,6 +133,19 @@ def _model_output(model, x, t: int, labels, guidance_scale: float):
     return uncond + guidance_scale * (cond - uncond)
 
 
+def _check_guidance(model, labels, guidance_scale) -> None:
+    check_finite_number("guidance_scale", guidance_scale)
+    if guidance_scale == 1.0:
+        return
+    if getattr(model, "null_label", None) is None:
+        raise ValueError(f"guidance_scale={guidance_scale} needs a class-conditional model with "
+                         "a null_label (e.g. SmallUNet(num_classes=10)); this one has none: "
+                         "leave guidance_scale at 1.0")
+    if labels is None:
+        raise ValueError(f"guidance_scale={guidance_scale} needs labels (the classes to "
+                         "guide towards); pass labels=... or leave guidance_scale at 1.0")
+
+
 def _start(model, shape, labels, generator, device):
     if not (isinstance(shape, tuple) and all(isinstance(s, int) and s > 0 for s in shape)):
         raise ValueError(f"shape must be a tuple of positive ints like (n, 1, 8, 8), got {shape!r}")
@@ -160,6 +173,7 @@ def ddpm_sample(model, shape: tuple, alphas_cumprod: torch.Tensor, prediction: s
     _check_alphas_cumprod(alphas_cumprod)
     if learned_variance is None:
         learned_variance = bool(getattr(model, "learned_variance", False))
+    _check_guidance(model, labels, guidance_scale)
     x, labels, device = _start(model, shape, labels, generator, device)
     was_training = model.training
     model.eval()
@@ -184,6 +198,7 @@ def ddim_sample(model, shape: tuple, alphas_cumprod: torch.Tensor, num_steps: in
     """
     _check_alphas_cumprod(alphas_cumprod)
     steps = ddim_timesteps(len(alphas_cumprod), num_steps)
+    _check_guidance(model, labels, guidance_scale)
     x, labels, device = _start(model, shape, labels, generator, device)
     learned = bool(getattr(model, "learned_variance", False))
     was_training = model.training

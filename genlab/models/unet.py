@@ -129,6 +129,8 @@ class SmallUNet(nn.Module):
         if x.shape[2] % 2 or x.shape[3] % 2:
             raise ValueError(f"x must have even height and width, got shape {tuple(x.shape)}")
         check_tensor("t", t, ndim=1, floating=False)
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"t must hold integer timesteps (e.g. int64), got dtype {t.dtype}")
         if len(t) != len(x):
             raise ValueError(f"t has {len(t)} entries for a batch of {len(x)}")
         if labels is not None:

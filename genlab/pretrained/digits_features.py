@@ -67,7 +67,29 @@ def read_registry(folder: str | Path | None = None) -> dict:
     path = Path(folder or package_dir()) / REGISTRY
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        registry = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); restore it from the package "
+                         "(reinstall genlab) or rebuild with `python -m genlab.pretrained "
+                         "build <name>`") from None
+    if not isinstance(registry, dict):
+        raise ValueError(f"{path} must hold a JSON object {{name: entry}}, got "
+                         f"{type(registry).__name__}")
+    return registry
+
+
+def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``path``; a truncated or otherwise unreadable
+    file raises ``ValueError`` naming it (instead of the library's header error)."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError, not an OSError
+        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be "
+                         "truncated: reinstall genlab or rebuild it with "
+                         "`python -m genlab.pretrained build <name>`") from None
 
 
 def _shift_one_pixel(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -203,13 +225,11 @@ def verify(folder: str | Path | None = None) -> Path:
 
 def load_from(folder: str | Path, device: str | torch.device = "cpu") -> DigitsClassifier:
     """Load the checkpoint in ``folder`` after verifying its hash (eval mode, frozen)."""
-    from safetensors.torch import load_file
-
     path = verify(folder)
     entry = read_registry(folder)[NAME]
     recipe = entry.get("recipe", RECIPE)
     net = DigitsClassifier(recipe["channels"], recipe["num_features"])
-    net.load_state_dict(load_file(str(path)))
+    net.load_state_dict(load_safetensors(path))
     net.requires_grad_(False)
     return net.eval().to(device)
 

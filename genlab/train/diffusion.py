@@ -13,9 +13,12 @@ import time
 
 import torch
 
-from genlab._checks import check_choice, check_int, check_positive, check_tensor
+from genlab._checks import (check_choice, check_images, check_int, check_module, check_positive,
+                            check_tensor, check_unit_interval)
 from genlab.losses import diffusion as D
+from genlab.optim import make_optimizer
 from genlab.train.history import History
+from genlab.train.progress import check_callback, progress_bar
 
 LOSS_TYPES = ("simple", "hybrid")
 
@@ -57,7 +60,8 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
                     lambda_vlb: float = 0.001, steps: int = 2000, batch_size: int = 128,
                     lr: float = 2e-3, optimizer: torch.optim.Optimizer | None = None,
                     lr_scheduler=None, grad_clip: float | None = 1.0, p_uncond: float = 0.1,
-                    ema_decay: float | None = 0.995, log_every: int = 1, device=None) -> History:
+                    ema_decay: float | None = 0.995, log_every: int = 1, device=None,
+                    progress: bool | None = None, callback=None) -> History:
     """Train ``model`` on ``images`` (n, C, H, W) in [-1, 1]; returns a :class:`History`.
 
     - ``labels`` (n,) int64: class-conditional training; each label is replaced by the
@@ -68,20 +72,39 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
       ``AveragedModel``) and copy it into ``model`` at the end; None trains without.
       For short runs the average gives visibly cleaner samples.
 
-    Series: ``loss``, ``mse`` (and ``vlb`` for the hybrid loss), ``lr``. ``meta`` holds
-    the settings, ``alphas_cumprod`` (CPU), ``seconds`` (wall) and ``cpu_seconds``.
-    A non-finite loss raises :class:`~genlab.train.history.DivergenceError`.
+    - ``progress``: a tqdm bar (None: on, except while grading and under pytest);
+      ``callback(step, history)`` after every step (e.g. a :class:`genlab.viz.LiveLossPlot`).
+
+    Series (every ``log_every`` steps and the last): ``loss``, ``mse`` (and ``vlb`` for the
+    hybrid loss), ``lr``. ``meta`` holds the settings, ``alphas_cumprod`` (CPU),
+    ``seconds`` (wall), ``cpu_seconds`` and ``interrupted``.
+    The loss of *every* step (logged or not) is checked before its update: a non-finite
+    one raises :class:`~genlab.train.history.DivergenceError` (the model keeps its
+    last finite weights; no EMA copy). Ctrl-C stops the run, copies the EMA weights into
+    ``model`` as a full run does, and returns the history so far with
+    ``meta["interrupted"] = True`` (:mod:`genlab.train.progress`).
     """
-    check_tensor("images", images, ndim=4)
+    check_module("model", model)
+    check_images("images", images)
     D._check_alphas_cumprod(alphas_cumprod)
+    check_choice("prediction", prediction, D.PREDICTIONS)
+    check_choice("loss_type", loss_type, LOSS_TYPES)
     check_int("steps", steps, minimum=0)
     check_int("batch_size", batch_size, minimum=1)
     check_int("log_every", log_every, minimum=1)
     check_positive("lr", lr)
-    if not 0 <= p_uncond <= 1:
-        raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond}")
-    if ema_decay is not None and not 0 < ema_decay < 1:
-        raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {ema_decay}")
+    check_positive("lambda_vlb", lambda_vlb, allow_zero=True)
+    if snr_gamma is not None:
+        check_positive("snr_gamma", snr_gamma)
+    if grad_clip is not None:
+        check_positive("grad_clip", grad_clip)  # a negative max norm reverses every gradient
+    check_unit_interval("p_uncond", p_uncond)
+    if ema_decay is not None:
+        check_unit_interval("ema_decay", ema_decay, low_open=True, high_open=True)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
+    check_callback(callback)
     if labels is not None:
         check_tensor("labels", labels, ndim=1, floating=False)
         if len(labels) != len(images):
@@ -92,7 +115,7 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     model.to(device).train()
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
-    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = optimizer or make_optimizer(model.parameters(), "adamw", lr=lr, weight_decay=0.0)
     ema = None
     if ema_decay is not None:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -101,32 +124,42 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     history = History(meta=dict(prediction=prediction, loss_type=loss_type, snr_gamma=snr_gamma,
                                 lambda_vlb=lambda_vlb, steps=steps, batch_size=batch_size,
                                 T=len(alphas_cumprod), ema_decay=ema_decay,
-                                alphas_cumprod=alphas_cumprod.detach().cpu()))
+                                alphas_cumprod=alphas_cumprod.detach().cpu(),
+                                interrupted=False))
     wall, cpu = time.perf_counter(), time.process_time()
-    for step in range(steps):
-        idx = torch.randint(0, len(images), (batch_size,), device=device)
-        batch_labels = None
-        if labels is not None:
-            batch_labels = labels[idx]
-            drop = torch.rand(batch_size, device=device) < p_uncond
-            batch_labels = torch.where(drop, torch.full_like(batch_labels, model.null_label), batch_labels)
-        loss, parts = diffusion_loss(model, images[idx], alphas_cumprod, prediction=prediction,
-                                     labels=batch_labels, loss_type=loss_type,
-                                     snr_gamma=snr_gamma, lambda_vlb=lambda_vlb)
-        lr_used = optimizer.param_groups[0]["lr"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        if lr_scheduler is not None:
-            lr_scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        if step % log_every == 0 or step == steps - 1:
-            history.check_finite(step, loss=loss)
-            history.log(step, loss=loss, lr=lr_used, **parts)
-    if ema is not None and steps > 0:
+    bar = progress_bar(steps, f"diffusion ({prediction})", progress)
+    try:
+        for step in range(steps):
+            idx = torch.randint(0, len(images), (batch_size,), device=device)
+            batch_labels = None
+            if labels is not None:
+                batch_labels = labels[idx]
+                drop = torch.rand(batch_size, device=device) < p_uncond
+                batch_labels = torch.where(drop, torch.full_like(batch_labels, model.null_label), batch_labels)
+            loss, parts = diffusion_loss(model, images[idx], alphas_cumprod, prediction=prediction,
+                                         labels=batch_labels, loss_type=loss_type,
+                                         snr_gamma=snr_gamma, lambda_vlb=lambda_vlb)
+            history.check_finite(step, loss=loss)  # every step, before the update
+            lr_used = optimizer.param_groups[0]["lr"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            if lr_scheduler is not None:
+                lr_scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            if step % log_every == 0 or step == steps - 1:
+                history.log(step, loss=loss, lr=lr_used, **parts)
+            bar.update(loss=float(loss.detach()))
+            if callback is not None:
+                callback(step, history)
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+    finally:
+        bar.close()
+    if ema is not None and int(ema.n_averaged) > 0:
         model.load_state_dict(ema.module.state_dict())
     history.meta["seconds"] = time.perf_counter() - wall
     history.meta["cpu_seconds"] = time.process_time() - cpu

@@ -29,34 +29,50 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from genlab._checks import check_choice, check_int, check_positive
+from genlab._checks import check_betas, check_choice, check_int, check_module, check_positive
 from genlab.losses.gan import (GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty,
                                r1_penalty)
 from genlab.models.latent import GaussianPrior, make_prior
+from genlab.optim import PRESETS as OPTIMIZER_PRESETS
+from genlab.optim import make_optimizer
 from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
 from genlab.train.history import History
+from genlab.train.progress import check_callback, progress_bar
 
 SMOOTHABLE_LOSSES = ("minimax", "nonsaturating")  # losses whose D loss takes real_target
 
-# Published settings per loss (all Adam unless said otherwise).
+# Published settings per loss. The optimizer numbers come from the one table of
+# optimizer presets, genlab.optim.PRESETS (which names each paper); here only which
+# preset each loss uses and its loss-specific settings:
 #   minimax, nonsaturating, lsgan: DCGAN (Radford et al. 2016) / LSGAN (Mao et al. 2017):
-#       Adam lr 2e-4, betas (0.5, 0.999), one D update per G update.
-#   wgan: Arjovsky et al. 2017, Algorithm 1: RMSprop lr 5e-5, clip 0.01, n_critic 5.
-#   wgan-gp: Gulrajani et al. 2017, Algorithm 1: Adam lr 1e-4, betas (0, 0.9), lambda 10,
+#       preset "gan" (Adam lr 2e-4, betas (0.5, 0.999)), one D update per G update.
+#   wgan: Arjovsky et al. 2017, Algorithm 1: preset "wgan" (RMSprop lr 5e-5), clip 0.01,
 #       n_critic 5.
-#   hinge: Miyato et al. 2018 (SN-GAN): spectral norm on D, Adam lr 2e-4, betas (0, 0.9),
-#       n_critic 5.
-PRESETS: dict[str, dict] = {
-    "minimax": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999), n_critic=1),
-    "nonsaturating": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999),
-                          n_critic=1),
-    "lsgan": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.5, 0.999), n_critic=1),
-    "wgan": dict(optimizer="rmsprop", g_lr=5e-5, d_lr=5e-5, n_critic=5, weight_clip=0.01),
-    "wgan-gp": dict(optimizer="adam", g_lr=1e-4, d_lr=1e-4, betas=(0.0, 0.9), n_critic=5,
-                    gp_weight=10.0),
-    "hinge": dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, betas=(0.0, 0.9), n_critic=5,
-                  spectral_norm=True),
+#   wgan-gp: Gulrajani et al. 2017, Algorithm 1: preset "wgan_gp" (Adam lr 1e-4, betas
+#       (0, 0.9)), lambda 10, n_critic 5.
+#   hinge: Miyato et al. 2018 (SN-GAN): preset "sngan" (Adam lr 2e-4, betas (0, 0.9)),
+#       spectral norm on D, n_critic 5.
+_LOSS_RECIPES: dict[str, tuple[str, dict]] = {
+    "minimax": ("gan", dict(n_critic=1)),
+    "nonsaturating": ("gan", dict(n_critic=1)),
+    "lsgan": ("gan", dict(n_critic=1)),
+    "wgan": ("wgan", dict(n_critic=5, weight_clip=0.01)),
+    "wgan-gp": ("wgan_gp", dict(n_critic=5, gp_weight=10.0)),
+    "hinge": ("sngan", dict(n_critic=5, spectral_norm=True)),
 }
+
+
+def _recipe(optimizer_preset: str, extra: dict) -> dict:
+    settings = OPTIMIZER_PRESETS[optimizer_preset]
+    kind = {"Adam": "adam", "RMSprop": "rmsprop"}[settings["optimizer"]]
+    recipe = dict(optimizer=kind, g_lr=settings["lr"], d_lr=settings["lr"])
+    if kind == "adam":
+        recipe["betas"] = tuple(settings["betas"])
+    return {**recipe, **extra}
+
+
+#: ``train_gan`` keyword arguments per loss, built from :data:`genlab.optim.PRESETS`.
+PRESETS: dict[str, dict] = {loss: _recipe(*spec) for loss, spec in _LOSS_RECIPES.items()}
 
 
 def gan_preset(loss: str) -> dict:
@@ -115,13 +131,25 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     return grad_norm
 
 
-def make_optimizer(params, name: str, lr: float, betas=(0.5, 0.999)) -> torch.optim.Optimizer:
-    """``"adam"`` (with ``betas``) or ``"rmsprop"`` (WGAN's choice) over ``params``."""
-    check_choice("optimizer", name, ("adam", "rmsprop"))
-    check_positive("lr", lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
-    return torch.optim.RMSprop(params, lr=lr)
+def _gan_optimizer(params, kind: str, lr: float, betas) -> torch.optim.Optimizer:
+    """``"adam"`` (with ``betas``) or ``"rmsprop"`` (WGAN's choice), through
+    :func:`genlab.optim.make_optimizer` (its ``"adam"`` and ``"wgan"`` presets)."""
+    if kind == "adam":
+        return make_optimizer(params, "adam", lr=lr, betas=betas)
+    return make_optimizer(params, "wgan", lr=lr)
+
+
+def _real_batch(sample_real, batch_size: int) -> torch.Tensor:
+    """``sample_real(batch_size)``, checked to be a floating tensor of ``batch_size`` rows
+    (a shape check only: no device sync)."""
+    real = sample_real(batch_size)
+    if not isinstance(real, torch.Tensor) or not real.is_floating_point() \
+            or real.ndim < 2 or len(real) != batch_size:
+        got = (f"{real.dtype} tensor of shape {tuple(real.shape)}"
+               if isinstance(real, torch.Tensor) else type(real).__name__)
+        raise ValueError(f"sample_real({batch_size}) must return a floating tensor of "
+                         f"shape ({batch_size}, ...), got a {got}")
+    return real
 
 
 def _set_requires_grad(params: list[torch.Tensor], flag: bool) -> None:
@@ -196,7 +224,8 @@ def train_gan(
     snapshot_every: int = 0,
     n_snapshot: int = 1000,
     on_snapshot: Callable[[int, torch.Tensor, History], None] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
+    callback: Callable[[int, History], None] | None = None,
     ema_decay: float | None = None,
     latent_prior=None,
     r1_weight: float = 0.0,
@@ -221,7 +250,9 @@ def train_gan(
     scaler, CPU bf16). snapshot_every: every that many steps (and at the end) keep
     ``n_snapshot`` samples from fixed noise in ``history.snapshots`` and call
     ``on_snapshot(step, samples, history)``; 0 keeps only the final one.
-    progress: show a tqdm bar. ema_decay: if set (e.g. 0.999), also keep an exponential
+    progress: show a tqdm bar (None: on, except while grading and under pytest).
+    callback: called as ``callback(step, history)`` after every step (e.g. a
+    :class:`genlab.viz.LiveLossPlot`). ema_decay: if set (e.g. 0.999), also keep an exponential
     moving average of the generator's weights, updated after every generator update with
     decay ``min(ema_decay, (1 + step) / (10 + step))`` (:func:`ema_decay_at`), returned as
     ``history.meta["ema_generator"]`` (a copy of ``generator`` in eval mode) and used for
@@ -239,9 +270,18 @@ def train_gan(
     ``g_loss``, ``gp`` (if used), ``r1`` (if used, on the steps that apply it),
     ``d_grad_norm``/``g_grad_norm`` (if ``grad_clip``).
     Raises :class:`genlab.train.DivergenceError` (keeping the history) on a NaN or
-    infinite loss.
+    infinite loss or network output, checked at every update before it is applied.
+    Ctrl-C (KeyboardInterrupt) stops the run and returns the history so far with
+    ``meta["interrupted"] = True`` (the final snapshot is still taken), as every genlab
+    loop does (:mod:`genlab.train.progress`).
     """
     d_loss_fn, g_loss_fn = get_gan_loss(loss)
+    check_module("generator", generator)
+    check_module("discriminator", discriminator)
+    check_choice("optimizer", optimizer, ("adam", "rmsprop"))
+    check_positive("g_lr", g_lr)
+    check_positive("d_lr", d_lr)
+    betas = check_betas(betas)
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     check_int("n_critic", n_critic, minimum=1)
@@ -265,6 +305,7 @@ def train_gan(
         )
     if grad_clip is not None:
         check_positive("grad_clip", grad_clip)
+    check_callback(callback)
     if not callable(sample_real):
         raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
     if latent_prior is not None:
@@ -291,8 +332,8 @@ def train_gan(
         ema_generator = copy.deepcopy(generator).eval()
         ema_generator.requires_grad_(False)
     d_params = [p for p in discriminator.parameters() if p.requires_grad]
-    g_opt = g_optimizer or make_optimizer(g_params, optimizer, g_lr, betas)
-    d_opt = d_optimizer or make_optimizer(d_params, optimizer, d_lr, betas)
+    g_opt = g_optimizer or _gan_optimizer(g_params, optimizer, g_lr, betas)
+    d_opt = d_optimizer or _gan_optimizer(d_params, optimizer, d_lr, betas)
     schedulers = []
     if lr_decay:
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
@@ -327,18 +368,16 @@ def train_gan(
         if on_snapshot is not None:
             on_snapshot(step, samples, history)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc=f"GAN ({loss})", leave=False)
+    bar = progress_bar(steps, f"GAN ({loss})", progress)
+    history.meta["interrupted"] = False
     start = time.perf_counter()
+    step = 0
     try:
         for step in range(1, steps + 1):
             # 1. discriminator (critic) updates
             d_losses, gps, r1s, d_norms = [], [], [], []
             for critic_step in range(n_critic):
-                real = sample_real(batch_size).to(device)
+                real = _real_batch(sample_real, batch_size).to(device)
                 with torch.no_grad(), autocast_context(device, amp):
                     fake = generator(noise(batch_size))
                 with autocast_context(device, amp):
@@ -358,10 +397,12 @@ def train_gan(
                         r1 = r1_penalty(discriminator, real.float(), weight=r1_weight * r1_every)
                     d_loss = d_loss + r1
                     r1s.append(float(r1.detach()))
+                d_losses.append(float(d_loss.detach()))
+                # every update is guarded before it is applied (the penalties can overflow)
+                history.check_finite(step, d_loss=d_losses[-1])
                 norm = optimizer_step(d_loss, d_opt, d_params, d_scaler, grad_clip)
                 if weight_clip > 0:
                     clip_weights_(discriminator, weight_clip)
-                d_losses.append(float(d_loss.detach()))
                 if norm is not None:
                     d_norms.append(norm)
 
@@ -391,14 +432,17 @@ def train_gan(
             history.check_finite(step, d_loss=record["d_loss"], g_loss=record["g_loss"])
             if (snapshot_every and step % snapshot_every == 0) or step == steps:
                 take_snapshot(step)
-            if bar is not None:
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(d_loss=f"{record['d_loss']:.3f}",
-                                    g_loss=f"{record['g_loss']:.3f}")
+            bar.update(d_loss=record["d_loss"], g_loss=record["g_loss"])
+            if callback is not None:
+                callback(step, history)
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+        _set_requires_grad(d_params, True)
+        if history.recorded_steps() and (not history.snapshots
+                                         or history.snapshots[-1][0] != step):
+            take_snapshot(max(history.steps["g_loss"]))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         history.meta["seconds"] = time.perf_counter() - start
     return history
 
@@ -511,5 +555,5 @@ def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
 __all__ = [
     "GAN_LOSSES", "GANRun", "PRESETS", "autocast_context", "ema_decay_at", "ema_update_",
     "evaluate_modes", "gan_preset",
-    "make_grad_scaler", "make_optimizer", "optimizer_step", "train_gan", "train_gan_2d",
+    "make_grad_scaler", "optimizer_step", "train_gan", "train_gan_2d",
 ]

@@ -8,7 +8,11 @@ from typing import Any
 
 
 class DivergenceError(RuntimeError):
-    """A training run produced a non-finite loss; ``history`` keeps what was recorded."""
+    """A training run produced a non-finite loss; ``history`` keeps what was recorded.
+
+    (A Ctrl-C, by contrast, is not an error: the loops return their History with
+    ``meta["interrupted"] = True``; see :mod:`genlab.train.progress`.)
+    """
 
     def __init__(self, message: str, history: "History"):
         super().__init__(message)
@@ -23,7 +27,7 @@ class History:
     each entry, so series logged at different rates (D every step, G every
     ``n_critic`` steps, FID every 500) stay aligned. ``snapshots`` holds
     ``(step, object)`` pairs such as generated samples; ``meta`` holds settings and
-    timings of the run.
+    timings of the run, and ``interrupted`` (True when Ctrl-C stopped it early).
     """
 
     values: dict[str, list[float]] = field(default_factory=dict)
@@ -57,14 +61,22 @@ class History:
     def names(self) -> list[str]:
         return sorted(self.values)
 
+    def recorded_steps(self) -> int:
+        """How many distinct steps have at least one value recorded."""
+        return len({s for steps in self.steps.values() for s in steps})
+
     def check_finite(self, step: int, **named_values: float) -> None:
-        """Raise :class:`DivergenceError` (keeping this history) if any value is NaN/inf."""
+        """Raise :class:`DivergenceError` (keeping this history) if any value is NaN/inf.
+
+        The message counts the distinct steps recorded in any series (``name`` itself may
+        be a value the loop checks without logging it, e.g. a network's output)."""
         for name, value in named_values.items():
             value = float(value.detach()) if hasattr(value, "detach") else float(value)
             if not math.isfinite(value):
+                kept = self.recorded_steps()
                 raise DivergenceError(
                     f"{name} became {value} at step {step}; the run was stopped. "
-                    f"The error's .history keeps the {len(self.values.get(name, []))} "
-                    f"steps recorded so far. Try a lower learning rate or gradient clipping.",
+                    f"The error's .history keeps the {kept} step{'s' if kept != 1 else ''} "
+                    f"recorded so far. Try a lower learning rate or gradient clipping.",
                     self,
                 )

@@ -12,11 +12,13 @@ import time
 
 import torch
 
-from genlab._checks import check_int, check_positive, check_tensor
+from genlab._checks import check_images, check_int, check_module, check_positive
 from genlab.losses.vae import (DEFAULT_OBS_STD, LIKELIHOODS, bernoulli_targets,
                                kl_per_latent_dim, negative_elbo_unchecked,
                                reconstruction_nll)
+from genlab.optim import make_optimizer
 from genlab.train.history import History
+from genlab.train.progress import check_callback, progress_bar
 
 
 def kl_weight(step: int, beta: float = 1.0, warmup_steps: int = 0) -> float:
@@ -35,14 +37,24 @@ def kl_weight(step: int, beta: float = 1.0, warmup_steps: int = 0) -> float:
 
 
 def _check_images(images) -> None:
-    check_tensor("images", images, ndim=4)
+    check_images("images", images)
     if len(images) == 0:
         raise ValueError("images is empty")
 
 
+def _check_vae(model) -> None:
+    check_module("model", model)
+    missing = [a for a in ("encoder", "decode_unchecked", "likelihood", "latent_dim")
+               if not hasattr(model, a)]
+    if missing:
+        raise TypeError(f"model must be a DigitsVAE (or have its {missing}), "
+                        f"got {type(model).__name__}")
+
+
 def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int = 128,
               lr: float = 1e-3, beta: float = 1.0, kl_warmup_steps: int = 0,
-              obs_std: float = DEFAULT_OBS_STD, seed: int = 0) -> History:
+              obs_std: float = DEFAULT_OBS_STD, seed: int = 0,
+              progress: bool | None = None, callback=None) -> History:
     """Train ``model`` (a :class:`genlab.models.vae.DigitsVAE`) by minimising the negative ELBO.
 
     images: ``(n, 1, 8, 8)`` in [-1, 1] (binary for an exact Bernoulli likelihood, see
@@ -53,14 +65,20 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     ``kl_warmup_steps`` (:func:`kl_weight`).
     obs_std: standard deviation of a Gaussian decoder (ignored for Bernoulli).
     seed: seeds the minibatch order and the reparameterization noise.
+    progress: a tqdm bar (None: on, except while grading and under pytest).
+    callback: ``callback(step, history)`` after every step (e.g. a
+    :class:`genlab.viz.LiveLossPlot`).
 
     Returns a :class:`~genlab.train.history.History` with, per step: ``loss`` (the
     objective minimised, ``recon + weight * kl``), ``neg_elbo`` (``recon + kl``, the
     bound itself, in nats per image), ``recon``, ``kl``, ``kl_weight``, and ``kl_dim0``,
     ``kl_dim1``, ... (the batch's KL per latent dimension, to watch dimensions collapse).
     ``meta`` holds the settings, ``seconds`` (wall) and ``cpu_seconds``. Raises
-    :class:`~genlab.train.history.DivergenceError` if the loss becomes NaN or infinite.
+    :class:`~genlab.train.history.DivergenceError` if the loss becomes NaN or infinite
+    (checked at every step, before the update). Ctrl-C stops the run and returns the
+    history so far with ``meta["interrupted"] = True`` (:mod:`genlab.train.progress`).
     """
+    _check_vae(model)
     _check_images(images)
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -68,6 +86,7 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     check_int("seed", seed, minimum=0)
     kl_weight(0, beta, kl_warmup_steps)  # validates beta and kl_warmup_steps
     check_positive("obs_std", obs_std)
+    check_callback(callback)
     if model.likelihood not in LIKELIHOODS:
         raise ValueError(
             f"model.likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}")
@@ -78,39 +97,49 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     batch_size = min(batch_size, len(images))
     order_gen = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model.parameters(), "adam", lr=lr)
     history = History(meta=dict(steps=steps, batch_size=batch_size, lr=lr, beta=beta,
                                 kl_warmup_steps=kl_warmup_steps, seed=seed,
                                 latent_dim=model.latent_dim, likelihood=model.likelihood,
-                                obs_std=obs_std, n_train=len(images), device=str(device)))
+                                obs_std=obs_std, n_train=len(images), device=str(device),
+                                interrupted=False))
     model.train()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     perm, pos = torch.randperm(len(images), generator=order_gen), 0
-    for step in range(steps):
-        if pos + batch_size > len(images):
-            perm, pos = torch.randperm(len(images), generator=order_gen), 0
-        x = images[perm[pos:pos + batch_size].to(device)]
-        pos += batch_size
-        # the model's layers, without the per-call input checks of encode/decode:
-        # the data were validated once above
-        mu, logvar = model.encoder(x).chunk(2, dim=1)
-        eps = torch.randn(mu.shape, generator=noise_gen, device=device)
-        recon = model.decode_unchecked(mu + torch.exp(0.5 * logvar) * eps)
-        weight = kl_weight(step, beta, kl_warmup_steps)
-        loss, recon_term, kl_term = negative_elbo_unchecked(
-            x, recon, mu, logvar, weight, model.likelihood, obs_std)
-        history.check_finite(step, loss=loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        mu, logvar = mu.detach(), logvar.detach()
-        per_dim = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).tolist()
-        history.log(step, loss=loss, neg_elbo=recon_term + kl_term, recon=recon_term,
-                    kl=kl_term, kl_weight=weight,
-                    **{f"kl_dim{j}": v for j, v in enumerate(per_dim)})
-    history.meta["seconds"] = time.perf_counter() - wall0
-    history.meta["cpu_seconds"] = time.process_time() - cpu0
-    model.eval()
+    bar = progress_bar(steps, "VAE", progress)
+    try:
+        for step in range(steps):
+            if pos + batch_size > len(images):
+                perm, pos = torch.randperm(len(images), generator=order_gen), 0
+            x = images[perm[pos:pos + batch_size].to(device)]
+            pos += batch_size
+            # the model's layers, without the per-call input checks of encode/decode:
+            # the data were validated once above
+            mu, logvar = model.encoder(x).chunk(2, dim=1)
+            eps = torch.randn(mu.shape, generator=noise_gen, device=device)
+            recon = model.decode_unchecked(mu + torch.exp(0.5 * logvar) * eps)
+            weight = kl_weight(step, beta, kl_warmup_steps)
+            loss, recon_term, kl_term = negative_elbo_unchecked(
+                x, recon, mu, logvar, weight, model.likelihood, obs_std)
+            history.check_finite(step, loss=loss)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            mu, logvar = mu.detach(), logvar.detach()
+            per_dim = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).tolist()
+            history.log(step, loss=loss, neg_elbo=recon_term + kl_term, recon=recon_term,
+                        kl=kl_term, kl_weight=weight,
+                        **{f"kl_dim{j}": v for j, v in enumerate(per_dim)})
+            bar.update(loss=history.last("loss"))
+            if callback is not None:
+                callback(step, history)
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+    finally:
+        bar.close()
+        history.meta["seconds"] = time.perf_counter() - wall0
+        history.meta["cpu_seconds"] = time.process_time() - cpu0
+        model.eval()
     return history
 
 
@@ -125,6 +154,7 @@ def evaluate_vae(model, images: torch.Tensor, *, n_samples: int = 1,
     ``kl`` (averages over images) and ``kl_per_dim``, a ``(latent_dim,)`` CPU tensor: the
     KL of each latent dimension averaged over the images (about 0 = collapsed).
     """
+    _check_vae(model)
     _check_images(images)
     check_int("n_samples", n_samples, minimum=1)
     check_int("batch_size", batch_size, minimum=1)

@@ -45,7 +45,15 @@ def noised_digit(image: torch.Tensor, t: int, alphas_cumprod: torch.Tensor,
 
 
 def summary(curves: dict[str, torch.Tensor], t: int) -> str:
-    """One line: alpha-bar, SNR and log-SNR at ``t``, and where SNR crosses 1."""
+    """One line: alpha-bar, SNR and log-SNR at ``t``, and where SNR crosses 1.
+
+    ``t`` must lie in [0, T-1] (a negative index would wrap to the last steps)."""
+    if not isinstance(curves, dict) or not {"alphas_cumprod", "log_snr"} <= set(curves):
+        raise TypeError("curves must be the dict of schedule_curves(...)")
+    check_int("t", t, minimum=0)
+    T = len(curves["alphas_cumprod"])
+    if t >= T:
+        raise ValueError(f"t must be in [0, {T - 1}] for a schedule of T={T} steps, got {t}")
     abar = float(curves["alphas_cumprod"][t])
     lam = float(curves["log_snr"][t])
     crossing = int((curves["log_snr"] < 0).nonzero()[0]) if (curves["log_snr"] < 0).any() else None
