@@ -8,7 +8,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test grade chapters benchmarks clean-venv
+.PHONY: setup lab test grade chapters benchmarks clean-venv classroom classroom-deps
 
 setup: $(READY)
 
@@ -17,11 +17,29 @@ $(READY): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test,classroom]"
 	@touch $@
 
+# The classroom's proxy (configurable-http-proxy, npm) goes into classroom/node_modules.
+# make test installs it where npm exists; without Node.js the classroom test skips (fails under CI).
+PROXY := classroom/node_modules/.bin/configurable-http-proxy
+NPM := $(shell command -v npm 2>/dev/null)
+CLASSROOM_PORT ?= 8000
+
+classroom-deps: $(PROXY)
+
+$(PROXY): classroom/package.json classroom/package-lock.json
+	cd classroom && npm ci --no-audit --no-fund
+	@touch $@
+
+# A demo class on http://127.0.0.1:$(CLASSROOM_PORT): log in as instructor, student1 or
+# student2, password genlab-demo. State (homes, exchange, hub database) in classroom/.state.
+classroom: $(READY) $(PROXY)
+	PATH="$(abspath $(BIN)):$$PATH" GENLAB_CLASSROOM_PORT=$(CLASSROOM_PORT) \
+		$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
 # Learners see chapters/; nbgrader's server extensions read nbgrader_config.py from here.
 lab: $(READY)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=chapters $(ALLOW_ROOT)
 
-test: $(READY)
+test: $(READY) $(if $(NPM),$(PROXY))
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 grade: $(READY)

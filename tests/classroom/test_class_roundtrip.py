@@ -1,0 +1,243 @@
+"""A class on the course's JupyterHub, end to end: release, fetch, submit, grade, feedback.
+
+The hub runs classroom/jupyterhub_config.py on a free loopback port, with the demo's dummy
+authenticator and one instructor and two students, each with a home of their own. The
+instructor's steps are the README's commands ("Running a class on JupyterHub"), run the way
+a terminal on the instructor's server runs them: in the course folder, with that server's
+environment. The students' steps go through their own servers, through the proxy, the way
+JupyterLab's Assignment List and "save" do: nbgrader's assignment_list handlers and the
+contents API. Chapter 00_welcome: 4 points, 2 of them behind a hidden test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+import hubdriver  # noqa: E402
+from hubdriver import INSTRUCTOR, ROOT, STUDENTS  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("classroom")
+
+CHAPTER = "00_welcome"
+COURSE = "genlab"
+# What each student writes into the answer cells (grade_id -> source).
+SOLVED = "solutions"  # the instructor's solution, markers removed: full points
+WRONG_COUNT = '''def count_parameters(model):
+    """Counts every parameter, frozen ones too: the visible test passes, a hidden one fails."""
+    return sum(p.numel() for p in model.parameters())
+'''
+ANSWERS = {"student1": SOLVED, "student2": {"count_parameters": WRONG_COUNT}}
+EXPECTED = {"student1": (4.0, 4.0), "student2": (2.0, 4.0)}
+# Lines of the hidden tests of 00_welcome: none may reach a student's feedback.
+HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "requires_grad_(False)", "4 * 9 + 4", "torch.nn.Conv2d(1, 4, 3)")
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory):
+    """A running hub, a course folder with the chapter's source, an empty exchange."""
+    hubdriver.require_hub()
+    base = tmp_path_factory.mktemp("classroom")
+    course = base / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(ROOT / "solutions" / CHAPTER, course / "solutions" / CHAPTER,
+                    ignore=shutil.ignore_patterns("*.py", "__pycache__", ".ipynb_checkpoints"))
+    hub = hubdriver.Hub(state=base / "state", course_root=course, exchange=base / "exchange")
+    try:
+        hub.start()
+        yield hub
+    finally:
+        leftovers = hub.stop()
+        assert not leftovers, f"processes of the hub outlived it: {leftovers}"
+
+
+@pytest.fixture(scope="module")
+def tokens(classroom):
+    """Everyone logs in through the REST API and gets a server."""
+    hub = classroom
+    tokens = {user: hub.login(user) for user in (INSTRUCTOR, *STUDENTS)}
+    hub.spawn_all(tokens)
+    return tokens
+
+
+def instructor_runs(hub, *command: str, timeout: float = 300) -> str:
+    """``command`` as in a terminal on the instructor's server: its environment, the course folder."""
+    server = hub.server_process(INSTRUCTOR)
+    done = subprocess.run(list(command), cwd=hub.course_root, env=server.environ(),
+                          capture_output=True, text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(command)} failed ({done.returncode}):\n{output[-4000:]}"
+    return output
+
+
+def student_action(hub, user, token, action: str) -> list[dict]:
+    """Press Fetch / Submit / Fetch Feedback in the student's Assignment List.
+
+    Returns the assignment list the extension answers with.
+    """
+    resp = hub.user_request(user, token, "POST", f"assignments/{action}",
+                            data={"course_id": COURSE, "assignment_id": CHAPTER})
+    assert resp.status_code == 200, f"{action} for {user}: {resp.status_code} {resp.text[:2000]}"
+    body = resp.json()
+    assert body.get("success"), f"{action} for {user} failed:\n{body.get('value')}"
+    return body["value"]
+
+
+def contents(hub, user, token, path: str, **params) -> dict:
+    resp = hub.user_request(user, token, "GET", f"api/contents/{path}", params=params)
+    assert resp.status_code == 200, f"GET {path} for {user}: {resp.status_code} {resp.text[:500]}"
+    return resp.json()
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in {"### BEGIN SOLUTION", "### END SOLUTION"})
+
+
+def answer(notebook: dict, answers) -> dict:
+    """The fetched notebook with the student's answers typed into its answer cells."""
+    source_nb = json.loads((ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb").read_text())
+    solution = {cell["metadata"]["nbgrader"]["grade_id"]: "".join(cell["source"])
+                for cell in source_nb["cells"]
+                if cell["metadata"].get("nbgrader", {}).get("solution")}
+    typed = 0
+    for cell in notebook["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if not meta.get("solution"):
+            continue
+        grade_id = meta["grade_id"]
+        if answers == SOLVED or grade_id not in answers:
+            cell["source"] = strip_markers(solution[grade_id])
+        else:
+            cell["source"] = answers[grade_id]
+        typed += 1
+    assert typed >= 2, "00_welcome should have at least two answer cells"
+    return notebook
+
+
+def total_score(html: str) -> tuple[float, float]:
+    match = re.search(r"\(Score: ([\d.]+) / ([\d.]+)\)", html)
+    assert match, "the feedback shows no score"
+    return float(match.group(1)), float(match.group(2))
+
+
+def test_class_roundtrip(classroom, tokens):
+    hub = classroom
+    chapter_path = f"{COURSE}/{CHAPTER}/{CHAPTER}.ipynb"  # path_includes_course = True
+    times = {}
+    start = time.perf_counter()
+
+    # Instructor: build the student version and release it to the exchange.
+    instructor_runs(hub, "nbgrader", "generate_assignment", CHAPTER)
+    instructor_runs(hub, "nbgrader", "release_assignment", CHAPTER)
+    assert (hub.exchange / COURSE / "outbound" / CHAPTER / f"{CHAPTER}.ipynb").is_file()
+    times["release"] = time.perf_counter() - start
+    print(f"released after {times['release']:.0f} s", flush=True)
+
+    # Students: fetch, open the chapter in their own server, answer, save, submit.
+    for user in STUDENTS:
+        token = tokens[user]
+        listing = student_action(hub, user, token, "fetch")
+        assert any(a["assignment_id"] == CHAPTER and a["status"] == "fetched" for a in listing), listing
+        home = hub.state / "homes" / user
+        assert (home / chapter_path).is_file(), f"{user}'s copy is not in their own home"
+        served = contents(hub, user, token, chapter_path)
+        assert served["type"] == "notebook"
+        sources = "".join("".join(cell["source"]) for cell in served["content"]["cells"])
+        assert "def count_parameters" in sources and "BEGIN SOLUTION" not in sources
+        assert "BEGIN HIDDEN TESTS" not in sources, "the released chapter shows hidden tests"
+        notebook = answer(served["content"], ANSWERS[user])
+        resp = hub.user_request(user, token, "PUT", f"api/contents/{chapter_path}",
+                                json={"type": "notebook", "format": "json", "content": notebook})
+        assert resp.status_code == 200, resp.text[:500]
+        student_action(hub, user, token, "submit")
+    inbound = sorted(p.name.split("+")[0] for p in (hub.exchange / COURSE / "inbound").iterdir())
+    assert inbound == sorted(STUDENTS), f"each student submits under their own name: {inbound}"
+    times["students"] = time.perf_counter() - start
+    print(f"submitted after {times['students']:.0f} s", flush=True)
+
+    # Instructor: collect, autograde, feedback back to the exchange.
+    instructor_runs(hub, "nbgrader", "collect", CHAPTER)
+    for user in STUDENTS:
+        assert (hub.course_root / "submitted" / user / CHAPTER / f"{CHAPTER}.ipynb").is_file()
+    instructor_runs(hub, "nbgrader", "autograde", CHAPTER)
+    times["autograde"] = time.perf_counter() - start
+    print(f"autograded after {times['autograde']:.0f} s", flush=True)
+    instructor_runs(hub, "nbgrader", "generate_feedback", CHAPTER)
+    instructor_runs(hub, "nbgrader", "release_feedback", CHAPTER)
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{hub.course_root / 'gradebook.db'}") as gradebook:
+        for user in STUDENTS:
+            submission = gradebook.find_submission(CHAPTER, user)
+            assert (submission.score, submission.max_score) == EXPECTED[user], user
+        # The wrong answer passes the visible checks; the hidden test takes its points.
+        cell = gradebook.find_grade("test_count_parameters", CHAPTER, CHAPTER, "student2")
+        assert (cell.score, cell.max_score) == (0.0, 2.0)
+
+    # Students: fetch the feedback; it shows the score and none of the hidden tests.
+    for user in STUDENTS:
+        token = tokens[user]
+        student_action(hub, user, token, "fetch_feedback")
+        folder = contents(hub, user, token, f"{COURSE}/{CHAPTER}/feedback")
+        stamps = [item["path"] for item in folder["content"] if item["type"] == "directory"]
+        assert len(stamps) == 1, folder
+        html = contents(hub, user, token, f"{stamps[0]}/{CHAPTER}.html",
+                        type="file", format="text")["content"]
+        assert total_score(html) == EXPECTED[user], user
+        for marker in HIDDEN_MARKERS:
+            assert marker not in html, f"{user}'s feedback shows the hidden test ({marker!r})"
+    times["total"] = time.perf_counter() - start
+    print("classroom round trip, seconds since the first release:",
+          {k: round(v, 1) for k, v in times.items()})
+
+
+def test_servers_limits_and_services(classroom, tokens):
+    """Roles, the formgrader's frame policy, per-student limits and the idle culler."""
+    hub = classroom
+    # The formgrader runs in the instructor's server; it may be framed by its own origin
+    # (the nbgrader #1870 workaround), a student's server keeps JupyterHub's 'none'.
+    resp = hub.user_request(INSTRUCTOR, tokens[INSTRUCTOR], "GET", "formgrader")
+    assert resp.status_code == 200, resp.status_code
+    assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    student = STUDENTS[0]
+    resp = hub.user_request(student, tokens[student], "GET", "api/contents")
+    assert resp.status_code == 200
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    resp = hub.user_request(student, tokens[student], "GET", "formgrader")
+    assert resp.status_code == 404, "students must not get the formgrader"
+
+    # Roles: the instructor lists the class; a student cannot open another's server.
+    listed = hub.api("GET", "/users", tokens[INSTRUCTOR])
+    assert listed.status_code == 200
+    assert {u["name"] for u in listed.json()} >= set(STUDENTS)
+    assert hub.api("GET", "/users", tokens[student]).status_code == 403
+    resp = hub.user_request(STUDENTS[1], tokens[student], "GET", "api/contents")
+    assert resp.status_code in (302, 403), f"{student} reached {STUDENTS[1]}'s server"
+
+    # Each server runs with its own identity and home, and a capped address space.
+    for user in (INSTRUCTOR, *STUDENTS):
+        proc = hub.server_process(user)
+        env = proc.environ()
+        assert env["JUPYTERHUB_USER"] == user
+        assert env["HOME"] == str(hub.state / "homes" / user)
+        limit = proc.rlimit(__import__("psutil").RLIMIT_AS)
+        assert limit == (3 * 1024**3, 3 * 1024**3), f"{user}: RLIMIT_AS {limit}"
+        assert env["MEM_LIMIT"] == str(3 * 1024**3) and env["OMP_NUM_THREADS"] == "1"
+    assert hub.server_process(INSTRUCTOR).environ()["JUPYTER_CONFIG_PATH"].endswith("instructor")
+    assert hub.server_process(student).environ()["JUPYTER_CONFIG_PATH"].endswith("student")
+
+    # The idle culler runs as a hub service.
+    culler = hub.service_process("jupyterhub_idle_culler")
+    assert culler.is_running()
