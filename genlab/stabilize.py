@@ -253,6 +253,22 @@ def smoothed_targets(logits: torch.Tensor, real: bool, smoothing: float = 0.1,
     return torch.full_like(logits, value)
 
 
+def real_loss_and_grad(logits: torch.Tensor, smoothing: float = 0.1
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample D loss on real samples and its derivative with respect to the logit.
+
+    loss(l) = BCE(sigmoid(l), 1 - s) = softplus(-l) + s * l, and
+    d loss / d l = sigmoid(l) - (1 - s): zero at ``l* = log((1 - s) / s)`` (2.2 for
+    s = 0.1), so D gains nothing by pushing real logits further; with ``s = 0`` the
+    gradient only vanishes as ``l`` goes to infinity. Both outputs have ``logits``' shape.
+    (The curves of chapter 05's label-smoothing widget.)
+    """
+    check_tensor("logits", logits)
+    target = smoothed_targets(logits, True, smoothing)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return loss, torch.sigmoid(logits) - target
+
+
 def d_loss_smoothed(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                     smoothing: float = 0.1, two_sided: bool = False) -> torch.Tensor:
     """Discriminator binary cross-entropy with smoothed targets (a scalar, mean over batch).

@@ -18,22 +18,7 @@ import torch
 from torch import nn
 
 from genlab._checks import check_int, check_tensor
-from genlab.stabilize import _check_smoothing, smoothed_targets
-
-
-def real_loss_and_grad(logits: torch.Tensor, smoothing: float = 0.1
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample D loss on real samples and its derivative with respect to the logit.
-
-    loss(l) = BCE(sigmoid(l), 1 - s) = softplus(-l) + s * l, and
-    d loss / d l = sigmoid(l) - (1 - s): zero at ``l* = log((1 - s) / s)`` (2.2 for
-    s = 0.1), so D gains nothing by pushing real logits further; with ``s = 0`` the
-    gradient only vanishes as ``l`` goes to infinity. Both outputs have ``logits``' shape.
-    """
-    check_tensor("logits", logits)
-    target = smoothed_targets(logits, True, smoothing)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return loss, torch.sigmoid(logits) - target
+from genlab.stabilize import _check_smoothing, real_loss_and_grad  # noqa: F401 (re-exported)
 
 
 def sample_fakes(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -125,7 +110,7 @@ def build(smoothing: float = 0.1, n_steps: int | None = None):
     from genlab.runmode import budget
     from IPython.display import display
 
-    from genlab import viz_stabilize
+    from genlab.viz import stabilize as viz_stabilize
 
     _check_smoothing(smoothing)
     n_steps = budget(300, 20) if n_steps is None else check_int("n_steps", n_steps, minimum=0)

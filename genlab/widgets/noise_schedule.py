@@ -69,7 +69,7 @@ def build(image: torch.Tensor | None = None, T: int = 1000):
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from genlab.viz_diffusion import plot_schedule_curves
+    from genlab.viz.diffusion import plot_schedule_curves
 
     check_int("T", T, minimum=2)
     if image is None:

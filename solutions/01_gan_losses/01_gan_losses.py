@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import genlab
-from genlab import viz_gan
+from genlab.viz import gan as viz_gan
 from genlab.losses import gan
 from genlab.metrics.modes import mode_coverage, mode_spread
 from genlab.train.gan import evaluate_modes, train_gan_2d

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import genlab
-from genlab import viz_vae
+from genlab.viz import vae as viz_vae
 
 device = genlab.get_device()
 if device.type == "cpu":

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import genlab
-from genlab import viz_diffusion
+from genlab.viz import diffusion as viz_diffusion
 from genlab.losses import diffusion as D  # genlab's reference versions of this chapter's formulas
 
 device = genlab.get_device()

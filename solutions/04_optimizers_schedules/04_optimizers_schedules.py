@@ -27,7 +27,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import genlab
-from genlab import optim, optim_toys
+from genlab import optim
+from genlab.toys import optimizers as optim_toys
 
 device = genlab.get_device()
 genlab.seed_everything(0)

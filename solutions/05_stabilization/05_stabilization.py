@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 import genlab
-from genlab import stabilize, viz_stabilize
+from genlab import stabilize
+from genlab.viz import stabilize as viz_stabilize
 
 device = genlab.get_device()
 genlab.seed_everything(0)

@@ -276,10 +276,10 @@ CASES = [
     ("train_gan-grad_clip-negative", lambda: _train_gan(grad_clip=-1.0),
      ValueError, "grad_clip must be > 0"),
     ("train_denoiser-scheduler-not-callable", lambda: __import__(
-        "genlab.optim_toys", fromlist=["x"]).train_denoiser(make_scheduler=3, steps=1),
+        "genlab.toys.optimizers", fromlist=["x"]).train_denoiser(make_scheduler=3, steps=1),
      TypeError, "make_scheduler must be a function"),
     ("train_regression-scheduler-not-callable", lambda: __import__(
-        "genlab.optim_toys", fromlist=["x"]).train_regression(make_scheduler="cosine", steps=1),
+        "genlab.toys.optimizers", fromlist=["x"]).train_regression(make_scheduler="cosine", steps=1),
      TypeError, "make_scheduler must be a function"),
     ("sample_mixture-numpy-centers", lambda: __import__(
         "genlab.data", fromlist=["x"]).sample_mixture(np.zeros((3, 2)), 4, 0.1),

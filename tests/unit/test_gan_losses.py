@@ -187,7 +187,7 @@ def test_bad_real_target_and_penalty_inputs_raise():
 
 
 def test_gradient_figure_data_match_the_closed_forms():
-    from genlab.viz_gan import generator_gradients
+    from genlab.viz.gan import generator_gradients
 
     d_of_fake = torch.tensor([1e-4, 0.01, 0.5, 0.9], dtype=torch.float64)
     grads = generator_gradients(d_of_fake)

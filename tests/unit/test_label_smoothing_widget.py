@@ -69,7 +69,7 @@ def test_widget_builds_and_redraws_on_a_slider_change(monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    from genlab import viz_stabilize
+    from genlab.viz import stabilize as viz_stabilize
 
     calls = []
     original = viz_stabilize.plot_label_smoothing

@@ -151,14 +151,14 @@ def test_train_diffusion_stops_on_ctrl_c_in_the_model():
 
 @pytest.mark.parametrize("name", ["train_denoiser", "train_regression"])
 def test_chapter_04_toys_return_the_history_on_ctrl_c(name):
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     history = getattr(optim_toys, name)(steps=40, callback=Interrupt(at=3))
     assert history.meta["interrupted"] and history.steps["loss"] == [0, 1, 2]
 
 
 def test_a_full_run_is_not_marked_interrupted():
-    from genlab.optim_toys import train_regression
+    from genlab.toys.optimizers import train_regression
 
     assert train_regression(steps=5, eval_every=5).meta["interrupted"] is False
 
@@ -187,7 +187,7 @@ def test_train_diffusion_stops_at_an_unlogged_nan_step_before_the_update():
 
 def test_train_regression_stops_on_nan_weights():
     """A learning rate that turns NaN at step 3 poisons the weights; step 4's loss is NaN."""
-    from genlab.optim_toys import train_regression
+    from genlab.toys.optimizers import train_regression
 
     def nan_at_step_3(optimizer):
         return torch.optim.lr_scheduler.LambdaLR(
@@ -281,7 +281,7 @@ def test_progress_is_off_under_pytest_and_nbgrader_and_on_otherwise(monkeypatch)
 @pytest.mark.parametrize("name, desc", [("train_regression", "regression"),
                                         ("train_denoiser", "denoiser")])
 def test_progress_true_draws_a_tqdm_bar(name, desc, capsys):
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     getattr(optim_toys, name)(steps=3, eval_every=3, progress=True)
     assert desc in capsys.readouterr().err
@@ -310,7 +310,7 @@ def test_every_loop_shows_a_bar_when_asked(capsys):
 
 
 def test_callback_must_be_callable():
-    from genlab.optim_toys import train_regression
+    from genlab.toys.optimizers import train_regression
 
     with pytest.raises(TypeError, match="callback must be callable"):
         train_regression(steps=2, callback="plot")

@@ -316,7 +316,7 @@ def test_trace_lr_rejects_misuse():
 # ------------------------------------------------------------------ the chapter's toy problems
 
 def test_dirac_gan_grads_match_autograd():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     theta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
     psi = torch.tensor(-1.3, dtype=torch.float64, requires_grad=True)
@@ -328,7 +328,7 @@ def test_dirac_gan_grads_match_autograd():
 
 
 def test_dirac_gan_first_adam_step_moves_each_player_by_lr():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     path = optim_toys.dirac_gan_trajectory(beta1=0.9, steps=1, lr=0.05, theta0=1.0)
     # D first: d d_loss/d psi = theta * sigmoid(0) > 0, so psi -> -lr; then G's gradient
@@ -338,7 +338,7 @@ def test_dirac_gan_first_adam_step_moves_each_player_by_lr():
 
 
 def test_momentum_carries_the_dirac_gan_away_from_equilibrium():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     final = {b1: optim_toys.dirac_gan_trajectory(beta1=b1, steps=400)[-100:].norm(dim=1).mean()
              for b1 in (0.9, 0.5, 0.0)}
@@ -346,7 +346,7 @@ def test_momentum_carries_the_dirac_gan_away_from_equilibrium():
 
 
 def test_rmsprop_follows_a_flipping_clipped_weight_better_than_adam_with_momentum():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     def share(make):
         w, target = optim_toys.clipped_weight_trajectory(make, steps=400, flip_every=40)
@@ -359,7 +359,7 @@ def test_rmsprop_follows_a_flipping_clipped_weight_better_than_adam_with_momentu
 
 
 def test_denoiser_loss_spikes_without_warmup_and_not_with_it():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     plain = optim_toys.train_denoiser(None, lr=1e-2, steps=30)["loss"]
     warm = optim_toys.train_denoiser(lambda o: optim.linear_warmup(o, 50), lr=1e-2,
@@ -369,7 +369,7 @@ def test_denoiser_loss_spikes_without_warmup_and_not_with_it():
 
 
 def test_cosine_and_plateau_end_closer_to_the_noise_floor_than_a_constant_rate():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     constant = optim_toys.train_regression(None, steps=400)
     cosine = optim_toys.train_regression(lambda o: optim.warmup_cosine(o, 0, 400), steps=400)
@@ -381,7 +381,7 @@ def test_cosine_and_plateau_end_closer_to_the_noise_floor_than_a_constant_rate()
 
 
 def test_toys_reject_bad_settings():
-    from genlab import optim_toys
+    from genlab.toys import optimizers as optim_toys
 
     with pytest.raises(ValueError, match="betas"):
         optim_toys.dirac_gan_trajectory(beta1=1.0)

@@ -143,7 +143,7 @@ def test_vae_figures_build_and_reject_mismatched_inputs(digits):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from genlab import viz_vae
+    from genlab.viz import vae as viz_vae
 
     images, labels = digits
     vae = _vae()

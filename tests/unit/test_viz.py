@@ -38,7 +38,7 @@ def test_scatter_and_series_plot():
 def test_latent_partition_labels_each_latent_point_by_its_mode_or_bridge():
     from torch import nn
 
-    from genlab import viz_gan
+    from genlab.viz import gan as viz_gan
 
     class StepGenerator(nn.Module):
         """z_1 < 0 -> mode 0 at (-1, 0), z_1 > 0.5 -> mode 1 at (1, 0), a bridge between."""
@@ -71,7 +71,7 @@ def test_latent_partition_labels_each_latent_point_by_its_mode_or_bridge():
 
 
 def test_plot_mode_zoom_draws_a_three_std_circle_per_mode_in_the_window():
-    from genlab import viz_gan
+    from genlab.viz import gan as viz_gan
     from genlab.data.toy2d import grid_centers
 
     ax = viz_gan.plot_mode_zoom(torch.zeros(5, 2) + 2.0, grid_centers(), 0.05,

@@ -15,7 +15,7 @@ def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed
     """
     import matplotlib.pyplot as plt
 
-    from genlab.widgets.label_smoothing import real_loss_and_grad
+    from genlab.stabilize import real_loss_and_grad
 
     logits = torch.linspace(-logit_range, logit_range, 401)
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))

@@ -1,4 +1,8 @@
-"""Matplotlib figures shared by the chapters and widgets (matplotlib loads on first use)."""
+"""Figure helpers every chapter uses: image grids, 2-D scatters, loss curves.
+
+matplotlib loads on first use. The chapters' own figures live beside these, one module
+per chapter (:mod:`genlab.viz.gan`, ``.vae``, ``.diffusion``, ``.stabilize``).
+"""
 
 from __future__ import annotations
 
@@ -69,14 +73,25 @@ def scatter_2d(samples: torch.Tensor, centers: torch.Tensor | None = None, ax=No
     return ax
 
 
+def moving_average(xs: torch.Tensor, ys: torch.Tensor, window: int):
+    """``(xs, ys)`` with ``ys`` averaged over ``window`` consecutive points (1-D float64);
+    each average is placed at the step of its last point. Fewer points than ``window``
+    (or ``window`` 1) return the series as it is."""
+    if window > 1 and len(ys) >= window:
+        kernel = torch.ones(window, dtype=torch.float64) / window
+        ys = torch.nn.functional.conv1d(ys.view(1, 1, -1), kernel.view(1, 1, -1)).view(-1)
+        xs = xs[window - 1:]
+    return xs, ys
+
+
 def plot_series(history, names: list[str] | None = None, ax=None, smooth: int = 1,
                 title: str | None = None, logy: bool = False):
     """Plot recorded series of a :class:`genlab.train.History` against their steps.
 
     ``smooth`` > 1 applies a moving average of that many points, for noisy losses.
     """
-    if smooth < 1:
-        raise ValueError(f"smooth must be >= 1, got {smooth}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
     names = names or history.names()
     plt = _plt()
     if ax is None:
@@ -84,10 +99,7 @@ def plot_series(history, names: list[str] | None = None, ax=None, smooth: int = 
     for name in names:
         ys = torch.tensor(history[name], dtype=torch.float64)
         xs = torch.tensor(history.steps[name], dtype=torch.float64)
-        if smooth > 1 and len(ys) >= smooth:
-            kernel = torch.ones(smooth, dtype=torch.float64) / smooth
-            ys = torch.nn.functional.conv1d(ys.view(1, 1, -1), kernel.view(1, 1, -1)).view(-1)
-            xs = xs[smooth - 1:]
+        xs, ys = moving_average(xs, ys, smooth)
         ax.plot(xs.numpy(), ys.numpy(), label=name, lw=1)
     if logy:
         ax.set_yscale("log")

@@ -54,7 +54,7 @@ def plot_side_by_side(samples: dict[str, torch.Tensor], ncols: int = 8):
     """Sample grids next to each other, one titled panel per entry of ``samples``."""
     import matplotlib.pyplot as plt
 
-    from genlab.viz import image_grid
+    from genlab.viz.base import image_grid
 
     fig, axes = plt.subplots(1, len(samples), figsize=(3.2 * len(samples), 2.2), squeeze=False)
     for ax, (label, images) in zip(axes[0], samples.items()):

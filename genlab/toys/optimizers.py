@@ -1,4 +1,4 @@
-"""Small, fast experiments that show what an optimizer or schedule does (chapter 04).
+"""Small, fast experiments that show what an optimizer or schedule does (chapter 04_optimizers_schedules).
 
 - :func:`dirac_gan_trajectory`: the Dirac GAN of Mescheder et al. 2018 (a generator that
   is one point ``theta``, a linear discriminator ``D(x) = psi * x``, real data at 0)
@@ -19,8 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from genlab._checks import check_betas as _check_betas
 from genlab._checks import check_callable, check_int, check_positive
-from genlab.optim import _check_betas
 from genlab.train.history import History
 from genlab.train.progress import check_callback, progress_bar
 

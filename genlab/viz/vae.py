@@ -1,13 +1,13 @@
 """Figures of chapter 02_vae_elbo: reconstructions, latent maps, KL per latent dimension.
 
-matplotlib loads on first use, like :mod:`genlab.viz`.
+matplotlib loads on first use, like :mod:`genlab.viz.base`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from genlab.viz import _plt, image_grid
+from genlab.viz.base import _plt, image_grid
 
 
 def reconstruction_pairs(inputs: torch.Tensor, recons: torch.Tensor, ncols: int = 10,

@@ -55,7 +55,7 @@ def plot_gallery(samples: dict, centers: dict, titles: dict | None = None, ncols
     """
     import matplotlib.pyplot as plt
 
-    from genlab.viz import scatter_2d
+    from genlab.viz.base import scatter_2d
 
     rows = list(dict.fromkeys(r for r, _ in samples))
     cols = list(dict.fromkeys(c for _, c in samples))
@@ -164,7 +164,7 @@ def plot_mode_zoom(samples: torch.Tensor, centers: torch.Tensor, std: float,
     high-quality disc (radius 3 std) as a red circle. Returns ``ax``."""
     import matplotlib.pyplot as plt
 
-    from genlab.viz import scatter_2d
+    from genlab.viz.base import scatter_2d
 
     ax = scatter_2d(samples, None, ax=ax, title=title)
     for cx, cy in centers.detach().cpu().tolist():
