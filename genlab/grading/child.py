@@ -90,8 +90,7 @@ class Hooks:
             if getattr(code, "co_filename", None) in self.loaded:
                 raise PermissionError("the grader does not allow running a second copy of a loaded module")
         elif event == "object.__setattr__":
-            if len(args) > 1 and args[1] in ("__code__", "__defaults__", "__kwdefaults__") \
-                    and callable(args[0]):
+            if len(args) > 1 and args[1] == "__code__":
                 raise PermissionError(f"the grader does not allow changing a function's {args[1]}")
 
 

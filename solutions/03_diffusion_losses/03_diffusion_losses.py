@@ -133,19 +133,7 @@ assert _xt.shape == (2, 1, 2, 2), f"wrong shape {tuple(_xt.shape)}"
 assert torch.allclose(_xt[0], torch.full((1, 2, 2), math.sqrt(_abar[0].item()))), \
     "with zero noise, x_t should be sqrt(abar_t) * x0"
 ### BEGIN HIDDEN TESTS
-_g = torch.Generator().manual_seed(5)
-_abar = schedules["cosine"]
-for _shape in [(7, 3), (4, 2, 3, 5), (1, 1, 8, 8)]:
-    _x0, _eps = torch.randn(_shape, generator=_g), torch.randn(_shape, generator=_g)
-    _t = torch.randint(0, T, (_shape[0],), generator=_g)
-    _expected = D.q_sample(_x0, _t, _eps, _abar)
-    with genlab.exercises.forbid(D.q_sample):
-        _got = q_sample(_x0, _t, _eps, _abar)
-    torch.testing.assert_close(_got, _expected, check_dtype=False, rtol=1e-5, atol=1e-6)
-_x0 = torch.randn(3, 1, 4, 4, requires_grad=True)
-q_sample(_x0, torch.tensor([1, 500, 998]), torch.randn(3, 1, 4, 4), _abar).sum().backward()
-torch.testing.assert_close(_x0.grad[:, 0, 0, 0].double(), _abar[[1, 500, 998]].sqrt(),
-                           rtol=1e-5, atol=1e-6)
+genlab.grading.check_here("03_diffusion_losses", "test_q_sample")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -215,19 +203,7 @@ assert _v.shape == (1, 1, 2, 2)
 assert torch.allclose(_v, -(1 - _abar[999]).sqrt().float() * torch.ones(1, 1, 2, 2), atol=1e-6), \
     "at the last step v is almost -x0"
 ### BEGIN HIDDEN TESTS
-_g = torch.Generator().manual_seed(7)
-for _name, _shape in [("linear", (5, 2)), ("cosine", (3, 3, 4, 4))]:
-    _abar = schedules[_name]
-    _x0, _eps = torch.randn(_shape, generator=_g), torch.randn(_shape, generator=_g)
-    _t = torch.randint(0, T, (_shape[0],), generator=_g)
-    _expected = D.v_target(_x0, _eps, _t, _abar)
-    with genlab.exercises.forbid(D.v_target, D.prediction_target, D.convert_prediction):
-        _got = v_target(_x0, _eps, _t, _abar)
-    torch.testing.assert_close(_got, _expected, check_dtype=False, rtol=1e-5, atol=1e-6)
-    # v is a rotation: |v|^2 + |x_t|^2 = |x0|^2 + |eps|^2
-    _xt = D.q_sample(_x0, _t, _eps, _abar)
-    torch.testing.assert_close((_got ** 2 + _xt ** 2).float(), _x0 ** 2 + _eps ** 2,
-                               rtol=1e-4, atol=1e-5)
+genlab.grading.check_here("03_diffusion_losses", "test_v_target")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -252,19 +228,7 @@ _xt = D.q_sample(_x0, _t, _eps, _abar)
 assert torch.allclose(eps_to_x0(_xt, _eps, _t, _abar), _x0, atol=1e-3), \
     "with the true noise you should recover x0"
 ### BEGIN HIDDEN TESTS
-_g = torch.Generator().manual_seed(9)
-for _name, _shape in [("cosine", (6, 5)), ("linear", (2, 2, 3, 3))]:
-    _abar = schedules[_name]
-    _xt, _e = torch.randn(_shape, generator=_g), torch.randn(_shape, generator=_g)
-    _t = torch.randint(0, T - 1, (_shape[0],), generator=_g)
-    _expected = D.eps_to_x0(_xt, _e, _t, _abar)
-    with genlab.exercises.forbid(D.eps_to_x0, D.convert_prediction, D.v_to_x0):
-        _got = eps_to_x0(_xt, _e, _t, _abar)
-    torch.testing.assert_close(_got, _expected, check_dtype=False, rtol=1e-4, atol=1e-5)
-_e = torch.zeros(2, 1, 2, 2, requires_grad=True)
-eps_to_x0(torch.zeros(2, 1, 2, 2), _e, torch.tensor([100, 900]), schedules["cosine"]).sum().backward()
-_a = schedules["cosine"][[100, 900]]
-torch.testing.assert_close(_e.grad[:, 0, 0, 0].double(), -((1 - _a) / _a).sqrt(), rtol=1e-4, atol=1e-6)
+genlab.grading.check_here("03_diffusion_losses", "test_eps_to_x0")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -321,16 +285,7 @@ assert _w.shape == (2,)
 assert abs(float(_w[1]) - 1.0) < 1e-6, "at high noise (SNR < gamma) the epsilon weight is 1"
 assert float(_w[0]) < 0.01, "at t=0 the SNR is huge, so the epsilon weight is tiny"
 ### BEGIN HIDDEN TESTS
-_t = torch.tensor([0, 3, 50, 400, 700, 999])
-for _name in ("linear", "cosine"):
-    for _pred in ("epsilon", "v", "x0"):
-        for _gamma in (1.0, 5.0, 20.0):
-            _expected = D.min_snr_weights(_t, schedules[_name], _gamma, _pred)
-            with genlab.exercises.forbid(D.min_snr_weights, D.snr, D.log_snr):
-                _got = min_snr_weights(_t, schedules[_name], _gamma, _pred)
-            # rtol 1e-3: casting abar to float32 first costs up to 7e-4 in 1 - abar at t = 0
-            # (abar = 1 - 4e-5); a wrong formula is off by far more at t >= 50
-            torch.testing.assert_close(torch.as_tensor(_got).float(), _expected, rtol=1e-3, atol=1e-7)
+genlab.grading.check_here("03_diffusion_losses", "test_min_snr_weights")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -377,6 +332,47 @@ l_simple, l_vlb = D.hybrid_loss_terms(out, x0b, eps, xtb, tb, abar, "epsilon")
 print(f"L_simple {l_simple.mean():.3f}, L_vlb {l_vlb.mean():.4f} bits/dim")
 print(f"gradient of L_vlb: mean channel {grad[:, 0].abs().sum():.1e}, "
       f"variance channel {grad[:, 1].abs().sum():.1e}")
+
+# %% [markdown]
+# ### Exercise 5: the hybrid objective
+#
+# Put the pieces together. Write `hybrid_loss(model_output, x0, noise, x_t, t,
+# alphas_cumprod, lambda_vlb=0.001)` for a network whose first $C$ output channels
+# predict $\epsilon$ and whose last $C$ are the variance interpolation $v$. Return the scalar
+#
+# $$L_\text{hybrid} = \operatorname{mean}(L_\text{simple}) + \lambda \, T \operatorname{mean}(L_\text{vlb}),$$
+#
+# with $L_\text{simple}$ the per-sample mean squared error of $\epsilon$ and $T$ the
+# number of steps (`len(alphas_cumprod)`: $t$ is drawn uniformly, so $T$ times the mean of
+# $L_t$ estimates the sum over $t$). For $L_\text{vlb}$ use genlab's building blocks:
+# `D.eps_to_x0`, `D.posterior_mean_variance` (returns mean, variance, log-variance),
+# `D.learned_log_variance` and `D.vlb_terms`. The point is the **stop-gradient**: the
+# mean inside $L_\text{vlb}$ must be built from a detached $\epsilon$.
+
+# %% solution id=hybrid_loss
+def hybrid_loss(model_output, x0, noise, x_t, t, alphas_cumprod, lambda_vlb=0.001):
+    """mean(L_simple) + lambda_vlb * T * mean(L_vlb) for an epsilon + variance output."""
+    ### BEGIN SOLUTION
+    c = x_t.shape[1]
+    eps_pred, var_output = model_output[:, :c], model_output[:, c:]
+    l_simple = ((eps_pred - noise) ** 2).flatten(1).mean(dim=1)
+    x0_pred = D.eps_to_x0(x_t, eps_pred.detach(), t, alphas_cumprod)  # stop-gradient
+    mean, _, _ = D.posterior_mean_variance(x0_pred, x_t, t, alphas_cumprod)
+    log_var = D.learned_log_variance(var_output, t, alphas_cumprod)
+    l_vlb = D.vlb_terms(mean, log_var, x0, x_t, t, alphas_cumprod)
+    return l_simple.mean() + lambda_vlb * len(alphas_cumprod) * l_vlb.mean()
+    ### END SOLUTION
+
+# %% tests id=test_hybrid_loss points=3
+_out = torch.randn(16, 2, 8, 8, requires_grad=True)
+_loss = hybrid_loss(_out, x0b, eps, xtb, tb, abar)
+assert _loss.shape == (), f"a scalar, got shape {tuple(_loss.shape)}"
+_ls, _lv = D.hybrid_loss_terms(_out, x0b, eps, xtb, tb, abar, "epsilon")
+assert torch.allclose(_loss, _ls.mean() + 0.001 * T * _lv.mean(), rtol=1e-5), \
+    "mean(L_simple) + lambda * T * mean(L_vlb)"
+### BEGIN HIDDEN TESTS
+genlab.grading.check_here("03_diffusion_losses", "test_hybrid_loss")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # With the variance learned, Improved DDPM samples with 50 to 100 steps almost as well as

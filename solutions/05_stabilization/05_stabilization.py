@@ -141,30 +141,7 @@ w.grad = torch.tensor([3.0, 4.0])  # norm 5
 assert abs(clip_by_total_norm([w], 1.0) - 5.0) < 1e-5, "return the norm before clipping"
 assert torch.allclose(w.grad, torch.tensor([0.6, 0.8]), atol=1e-5), w.grad
 ### BEGIN HIDDEN TESTS
-from unittest import mock
-
-def _grads_net(seed):
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2), nn.Linear(2, 3))
-    (30 * net(torch.randn(9, 5)).pow(2).sum()).backward()
-    net[3].bias.grad = None  # a parameter without a gradient
-    return net
-
-_refuse = mock.Mock(side_effect=AssertionError("implement the clipping yourself"))
-for _seed, _max in [(1, 0.5), (2, 3.0), (3, 1e6)]:
-    _a, _b = _grads_net(_seed), _grads_net(_seed)
-    _expected = torch.nn.utils.clip_grad_norm_(list(_b.parameters()), _max)
-    with genlab.exercises.forbid(stabilize.clip_gradients), \
-            mock.patch.object(torch.nn.utils, "clip_grad_norm_", _refuse), \
-            mock.patch.object(torch.nn.utils.clip_grad, "clip_grad_norm_", _refuse):
-        _got = clip_by_total_norm(list(_a.parameters()), _max)
-    assert isinstance(_got, float), "return a Python float"
-    assert abs(_got - float(_expected)) < 1e-4 * float(_expected)
-    for _pa, _pb in zip(_a.parameters(), _b.parameters()):
-        if _pb.grad is None:
-            assert _pa.grad is None
-        else:
-            assert torch.allclose(_pa.grad, _pb.grad, rtol=1e-4, atol=1e-7), "clipped grads differ"
+genlab.grading.check_here("05_stabilization", "test_clip_by_total_norm")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -237,20 +214,7 @@ assert abs(top_singular_value(_d, 30).item() - 3.0) < 1e-3, top_singular_value(_
 _w = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
 assert abs(top_singular_value(_w, 100).item() - torch.linalg.matrix_norm(_w, 2).item()) < 1e-3
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(stabilize.spectral_norm_estimate):
-    for _seed, _shape in [(1, (5, 9)), (2, (8, 3, 3, 3)), (3, (20, 2))]:
-        _w = torch.randn(*_shape, generator=torch.Generator().manual_seed(_seed),
-                         dtype=torch.float64)
-        _exact = torch.linalg.matrix_norm(_w.reshape(_shape[0], -1), 2)
-        _got = top_singular_value(_w, 200)
-        assert _got.ndim == 0, "return a 0-d tensor"
-        assert abs(_got.item() - _exact.item()) < 1e-6 * _exact.item()
-        _m = _w.reshape(_shape[0], -1)
-        _v = torch.ones(_m.shape[1], dtype=torch.float64) / math.sqrt(_m.shape[1])
-        assert abs(top_singular_value(_w, 0).item() - (_m @ _v).norm().item()) < 1e-9
-        _u = _m @ _v; _u = _u / _u.norm(); _v = _m.T @ _u; _v = _v / _v.norm()
-        assert abs(top_singular_value(_w, 1).item() - (_m @ _v).norm().item()) < 1e-9, \
-            "after one iteration the value must follow the recipe (no SVD)"
+genlab.grading.check_here("05_stabilization", "test_top_singular_value")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -377,25 +341,7 @@ _zero = torch.zeros(4)
 assert abs(d_loss_one_sided(_zero, _zero).item() - 2 * math.log(2)) < 1e-5
 assert torch.isfinite(d_loss_one_sided(torch.tensor([100.0]), torch.tensor([-100.0])))
 ### BEGIN HIDDEN TESTS
-import torch.nn.functional as _F
-
-with genlab.exercises.forbid(stabilize.d_loss_smoothed, stabilize.smoothed_targets,
-                             genlab.losses.gan.d_loss_minimax):
-    for _s in (0.1, 0.0, 0.3):
-        _r = torch.randn(7, dtype=torch.float64, requires_grad=True)
-        _f = torch.randn(5, 1, dtype=torch.float64, requires_grad=True)
-        _got = d_loss_one_sided(_r, _f, _s)
-        _want = (-(1 - _s) * _F.logsigmoid(_r) - _s * _F.logsigmoid(-_r)).mean() \
-            - _F.logsigmoid(-_f).mean()
-        assert _got.ndim == 0 and abs(_got.item() - _want.item()) < 1e-8, (_s, _got, _want)
-        _g1 = torch.autograd.grad(_got, (_r, _f))
-        _g2 = torch.autograd.grad(_want, (_r, _f))
-        assert all(torch.allclose(a, b) for a, b in zip(_g1, _g2)), "gradients differ"
-    _big = d_loss_one_sided(torch.tensor([100.0]), torch.tensor([-100.0]), 0.1)
-    assert abs(_big.item() - 10.0) < 1e-3, "logit 100 with target 0.9 costs 0.1 * 100"
-    _opt = torch.tensor([math.log(9.0)], requires_grad=True)
-    (_go,) = torch.autograd.grad(d_loss_one_sided(_opt, torch.tensor([-50.0])), _opt)
-    assert abs(_go.item()) < 1e-6, "the real-side gradient must vanish at logit log(9)"
+genlab.grading.check_here("05_stabilization", "test_d_loss_one_sided")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -532,32 +478,7 @@ assert torch.allclose(_g[0], torch.tensor([1.0, 2.0])) and (_s, _t) == (8.0, 1),
 _g, _s, _t = loss_scale_step([torch.tensor([1.0]), torch.tensor([math.inf])], 8.0, 5)
 assert _g is None and (_s, _t) == (4.0, 0), "an overflow skips the step and halves the scale"
 ### BEGIN HIDDEN TESTS
-with genlab.exercises.forbid(stabilize.loss_scale_update, stabilize.unscale_gradients):
-    _g, _s, _t = loss_scale_step([torch.tensor([math.nan])], 2.0, 0)
-    assert _g is None and _s == 1.0 and _t == 0, "nan counts as an overflow"
-    _g, _s, _t = loss_scale_step([torch.ones(2)], 4.0, 2, growth_interval=3)
-    assert (_s, _t) == (8.0, 0), "the third clean step in a row grows the scale"
-    assert torch.allclose(_g[0], torch.full((2,), 0.25)), "unscale with the scale used"
-    # against torch's GradScaler over a run with overflows
-    _pattern = [False, True, False, False, False, True, True, False, False, False, False]
-    _p = nn.Parameter(torch.ones(2))
-    _i = {"k": 0}
-    _p.register_hook(lambda g: torch.full_like(g, math.inf) if _pattern[_i["k"]] else g)
-    _opt = torch.optim.SGD([_p], lr=0.0)
-    _scaler = torch.amp.GradScaler("cpu", init_scale=16.0, growth_factor=3.0,
-                                   backoff_factor=0.25, growth_interval=3)
-    _s, _t = 16.0, 0
-    for _k, _inf in enumerate(_pattern):
-        _i["k"] = _k
-        _opt.zero_grad()
-        _scaler.scale(_p.sum()).backward()
-        _scaled = [_p.grad.clone()]
-        _scaler.step(_opt)
-        _scaler.update()
-        _g, _s, _t = loss_scale_step(_scaled, _s, _t, growth_factor=3.0,
-                                     backoff_factor=0.25, growth_interval=3)
-        assert _s == _scaler.get_scale(), f"step {_k}: scale {_s}, torch {_scaler.get_scale()}"
-        assert (_g is None) == _inf
+genlab.grading.check_here("05_stabilization", "test_loss_scale_step")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -644,26 +565,39 @@ for recipe in (fp32, mp):
 # - b) after `scaler.unscale_(optimizer)` and before `scaler.step(optimizer)`
 # - c) after `scaler.update()`
 # - d) anywhere: clipping and scaling commute
+#
+# **Q4.** With the two time-scale update rule as SAGAN uses it (Adam, betas (0, 0.9)),
+# which learning rates do G and D get, and why?
+#
+# - a) G 4e-4, D 1e-4: the generator has the harder task, so it moves faster
+# - b) G 1e-4, D 4e-4: D moves faster, so it stays close to its best response to the
+#   current G, the condition of the TTUR convergence result
+# - c) both 2e-4: TTUR only changes Adam's betas
+# - d) G 1e-4, D 4e-4, because D has more parameters than G
 
 # %% solution id=quiz_answers
 answer_q1 = None  # "a", "b", "c" or "d"
 answer_q2 = None
 answer_q3 = None
+answer_q4 = None
 ### BEGIN SOLUTION
 answer_q1 = "b"
 answer_q2 = "c"
 answer_q3 = "b"
+answer_q4 = "b"
 ### END SOLUTION
 
 # %%
-genlab.quiz.check_all("05_stabilization", q1=answer_q1, q2=answer_q2, q3=answer_q3);
+genlab.quiz.check_all("05_stabilization", q1=answer_q1, q2=answer_q2, q3=answer_q3, q4=answer_q4);
 
-# %% tests id=test_quiz points=3
-genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3)
+# %% tests id=test_quiz points=4
+genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=answer_q3,
+                           answer_q4=answer_q4)
 ### BEGIN HIDDEN TESTS
 assert answer_q1 == "b", "Q1: smoothed fake labels reward D for fakes where there is no data."
 assert answer_q2 == "c", "Q2: bfloat16 keeps float32's exponent range."
 assert answer_q3 == "b", "Q3: unscale first (true units), then clip, then step."
+assert answer_q4 == "b", "Q4: TTUR lets D learn faster (1e-4 for G, 4e-4 for D) so it tracks G."
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -194,19 +194,7 @@ assert isinstance(got, float), f"return a Python float, got {type(got).__name__}
 assert abs(got - (4 + 4 * (1 - 2) ** 2)) < 1e-6, f"expected 8.0, got {got}"
 assert abs(frechet_distance(torch.zeros(4), eye, torch.zeros(4), eye)) < 1e-6
 ### BEGIN HIDDEN TESTS
-_g = torch.Generator().manual_seed(11)
-_a = torch.randn(6, 6, generator=_g, dtype=torch.float64)
-_b = torch.randn(6, 6, generator=_g, dtype=torch.float64)
-_s1, _s2 = _a @ _a.T / 6 + 0.1 * torch.eye(6, dtype=torch.float64), _b @ _b.T / 6
-_m1, _m2 = torch.randn(6, generator=_g, dtype=torch.float64), torch.randn(6, generator=_g, dtype=torch.float64)
-_expected = genlab.metrics.fid.frechet_distance(_m1, _s1, _m2, _s2)
-with genlab.exercises.forbid(genlab.metrics.fid.frechet_distance):
-    _got = frechet_distance(_m1, _s1, _m2, _s2)
-    _swapped = frechet_distance(_m2, _s2, _m1, _s1)
-assert abs(_got - _expected) < 1e-6 * max(1.0, _expected), (_got, _expected)
-assert abs(_swapped - _expected) < 1e-6 * max(1.0, _expected), "the distance is symmetric"
-_one = frechet_distance(torch.tensor([1.0]), torch.tensor([[4.0]]), torch.tensor([-2.0]), torch.tensor([[9.0]]))
-assert abs(_one - 10.0) < 1e-5, "1-D: (1 - (-2))^2 + (2 - 3)^2 = 10"
+genlab.grading.check_here("06_monitoring", "test_frechet_distance")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -278,17 +266,7 @@ assert isinstance(got, float), f"return a Python float, got {type(got).__name__}
 assert abs(got - 5.0) < 5e-5, f"confident and balanced over 5 classes: expected 5.0, got {got}"
 assert abs(inception_score(torch.full((8, 4), 0.25)) - 1.0) < 1e-6, "unsure classifier: IS = 1"
 ### BEGIN HIDDEN TESTS
-_probs = torch.softmax(2 * torch.randn(40, 7, generator=torch.Generator().manual_seed(5)), 1)
-_expected = genlab.metrics.inception_score.inception_score(_probs).mean
-with genlab.exercises.forbid(genlab.metrics.inception_score.inception_score):
-    _got = inception_score(_probs)
-    _one_class = torch.zeros(6, 3)
-    _one_class[:, 1] = 1.0
-    _collapsed = inception_score(_one_class)
-# relative 1e-5: an answer computed in float32 lands a few ulps (~5e-7 each) from the
-# float64 reference; a wrong formula is off by percents
-assert abs(_got - _expected) < 1e-5 * _expected, (_got, _expected)
-assert abs(_collapsed - 1.0) < 1e-6, "every image in one class: IS = 1 (and no NaN from 0 log 0)"
+genlab.grading.check_here("06_monitoring", "test_inception_score")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -322,19 +300,7 @@ for _step, _value in [(100, 50.0), (200, 20.0), (300, 35.0)]:
     _h.log(_step, fid=_value, g_loss=0.1 * _step)
 assert best_checkpoint_step(_h) == 200, f"expected 200, got {best_checkpoint_step(_h)}"
 ### BEGIN HIDDEN TESTS
-_h2 = genlab.train.History()
-for _step, _value in [(10, float("nan")), (20, 9.0), (30, 4.0), (40, 4.0), (50, float("nan"))]:
-    _h2.log(_step, fid=_value)
-with genlab.exercises.forbid(genlab.train.hooks.best_step):
-    assert best_checkpoint_step(_h2) == 30, "skip NaN; on a tie keep the earlier step"
-    _h3 = genlab.train.History()
-    _h3.log(5, fid=float("nan"))
-    try:
-        best_checkpoint_step(_h3)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("with no finite FID, raise ValueError")
+genlab.grading.check_here("06_monitoring", "test_best_checkpoint_step")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -47,3 +47,83 @@ EXERCISES = [
         hint="eps_uncond + w * (eps_cond - eps_uncond), with tensors, for any shape",
     ),
 ]
+
+
+# ------------------------------------------------------------------ 14b: DreamBooth's loss
+
+def prior_loss_cases(rng):
+    """Subject and class batches of other shapes and sizes; weights 0, 1 and others."""
+    def randn(*shape):
+        return torch.randn(*shape, generator=rng, dtype=torch.float64)
+
+    cases = []
+    for shape, prior_shape, weight in (((2, 1, 8, 8), (3, 1, 8, 8), 1.0),
+                                       ((4, 3, 5, 5), (4, 3, 5, 5), 0.0),
+                                       ((1, 7), (6, 7), 0.5),
+                                       ((3, 2, 4), (1, 2, 4), 2.5),
+                                       ((5,), (2,), float(torch.rand((), generator=rng)) * 3)):
+        cases.append({"pred": randn(*shape), "target": randn(*shape),
+                      "prior_pred": randn(*prior_shape), "prior_target": randn(*prior_shape),
+                      "weight": weight})
+    return cases
+
+
+def prior_loss_run(f, case):
+    pred = case["pred"].clone().requires_grad_(True)
+    prior_pred = case["prior_pred"].clone().requires_grad_(True)
+    loss = f.prior_preservation_loss(pred, case["target"].clone(), prior_pred,
+                                     case["prior_target"].clone(), prior_weight=case["weight"])
+    # Gradients tell batch means from sums and the weight's place (which term it scales).
+    grad_pred, grad_prior = torch.autograd.grad(loss, (pred, prior_pred), allow_unused=True)
+    zeros = torch.zeros_like
+    return {"loss": loss.detach().reshape(()),
+            "grad_pred": zeros(pred) if grad_pred is None else grad_pred,
+            "grad_prior_pred": zeros(prior_pred) if grad_prior is None else grad_prior}
+
+
+# ------------------------------------------------------------------ 14b: textual inversion's mask
+
+def mask_cases(rng):
+    """Embedding matrices with gradients; rows to keep as lists (one, several, repeated)."""
+    cases = []
+    for vocab, dim, ids in ((10, 4, [9]), (7, 3, [0, 5]), (12, 2, [3, 3, 11]),
+                            (5, 6, [2]), (31, 32, [27, 30])):
+        cases.append({"weight": torch.randn(vocab, dim, generator=rng, dtype=torch.float64),
+                      "grad": torch.randn(vocab, dim, generator=rng, dtype=torch.float64),
+                      "token_ids": ids})
+    return cases
+
+
+def mask_run(f, case):
+    weight = torch.nn.Parameter(case["weight"].clone())
+    weight.grad = case["grad"].clone()
+    storage = weight.grad.data_ptr()
+    f.mask_embedding_grad_(weight, list(case["token_ids"]))
+    return {"grad": weight.grad.detach().clone(), "weight": weight.detach().clone(),
+            "in_place": weight.grad.data_ptr() == storage}
+
+
+EXERCISES += [
+    Exercise(
+        test="test_prior_preservation_loss", names=("prior_preservation_loss",),
+        reference={"prior_preservation_loss": "genlab.finetune.dreambooth:prior_preservation_loss"},
+        forbid=("genlab.finetune.dreambooth:prior_preservation_loss",
+                "genlab.finetune.dreambooth:dreambooth_loss_fn"),
+        cases=prior_loss_cases, run=prior_loss_run,
+        # float64: two correct ways (F.mse_loss, or a mean of squares) differ by a few ulps
+        # of sums of at most ~1,000 terms of size ~10: far below 1e-9.
+        rtol=1e-9, atol=1e-9,
+        hint="MSE(pred, target) + prior_weight * MSE(prior_pred, prior_target), each a mean "
+             "over all elements",
+    ),
+    Exercise(
+        test="test_mask_embedding_grad", names=("mask_embedding_grad_",),
+        reference={"mask_embedding_grad_": "genlab.finetune.textual_inversion:mask_embedding_grad_"},
+        forbid=("genlab.finetune.textual_inversion:mask_embedding_grad_",
+                "genlab.finetune.textual_inversion:RestoreFrozenRows.after_backward"),
+        cases=mask_cases, run=mask_run,
+        # Zeroing and keeping are exact: the kept rows must be the same bits.
+        rtol=0.0, atol=0.0,
+        hint="zero weight.grad's rows other than token_ids, in place (weight.grad[...] = 0)",
+    ),
+]

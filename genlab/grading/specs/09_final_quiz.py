@@ -1,0 +1,3 @@
+"""Chapter 09 is a quiz: every test cell's hidden region is its answer key (no exercises)."""
+
+EXERCISES = []
