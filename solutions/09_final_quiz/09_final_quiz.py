@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · Final quiz
 #
-# Fourteen multiple-choice questions: the three questions of the course's source lesson, then
+# Sixteen multiple-choice questions: the three questions of the course's source lesson, then
 # a review of the chapters. Each has four options and exactly one right answer. Write
 # one letter per answer variable (`answer_q1 = "b"`) and run the test cell under it: it
 # checks only that the answer is a letter. The real check runs when the notebook is
@@ -26,7 +26,7 @@ answer_q1 = "b"
 # %% tests id=test_q1 points=1
 assert answer_q1 in {"a", "b", "c", "d"}, f"answer_q1 must be 'a', 'b', 'c' or 'd', got {answer_q1!r}"
 ### BEGIN HIDDEN TESTS
-print("Q1: Regularization constrains what the model may learn (small weights, a Lipschitz bound, noise-robust features) so it does not overfit and, for GANs, so training stays stable. It usually costs a little speed rather than saving it.")
+print("Q1: Regularization constrains what the model may learn (small weights, a Lipschitz bound, noise-robust features) so it does not overfit and, for GANs, so training stays stable. It usually costs a little speed rather than saving it. Chapter 07, section 3, measures what it does when fine-tuning: a lower learning rate, L2-SP (a pull back towards the pretrained weights) and early stopping trade a little domain fit for much less forgetting.")
 assert answer_q1 == "b", "Q1: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
@@ -288,6 +288,46 @@ assert answer_q14 in {"a", "b", "c", "d"}, f"answer_q14 must be 'a', 'b', 'c' or
 ### BEGIN HIDDEN TESTS
 print("Q14: A continuous image of a connected set is connected. Chapter 01 colours the latent plane by mode: the borders between the sectors are the bridges; with 128 noise islands they disappear and the grid reaches 97.4% high quality at temperature 0.5.")
 assert answer_q14 == "b", "Q14: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q15 (Review)
+#
+# A layer with weight $W$ (shape out x in) was fine-tuned with LoRA, rank $r = 8$ and $\alpha = 16$, learning $A$ (r x in) and $B$ (out x r). Which single weight makes a plain linear layer compute the same function at inference?
+#
+# - a) $W + BA$
+# - b) $W + 2\,BA$
+# - c) $W + 16\,AB$
+# - d) $W$ alone: the LoRA matrices are only used during training
+# %% solution id=answer_q15
+answer_q15 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q15 = "b"
+### END SOLUTION
+# %% tests id=test_q15 points=1
+assert answer_q15 in {"a", "b", "c", "d"}, f"answer_q15 must be 'a', 'b', 'c' or 'd', got {answer_q15!r}"
+### BEGIN HIDDEN TESTS
+print("Q15: LoRA computes x W^T + (alpha / r) x A^T B^T, so the merged weight is W + (alpha / r) B A = W + 2 BA here (AB is r x r, the wrong shape). Chapter 07, section 5, merges a trained adapter this way and checks it against PEFT's merge_and_unload.")
+assert answer_q15 == "b", "Q15: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q16 (Review)
+#
+# On the course's tiny Llama (about 177,000 parameters), prompt tuning with 10 virtual tokens barely lowers the legal-domain perplexity, while full fine-tuning and LoRA lower it a lot. What is the best explanation?
+#
+# - a) prompt tuning has a bug in PEFT
+# - b) the virtual tokens were initialized badly; any initialization would fix it
+# - c) a few learned input vectors can steer a large model that already knows the domain, but not teach a tiny frozen model new phrasing: Lester et al. (2021) find prompt tuning matches fine-tuning only at billions of parameters, and prefix tuning, which acts in every layer, does better
+# - d) the learning rate must be the same as for full fine-tuning
+# %% solution id=answer_q16
+answer_q16 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q16 = "c"
+### END SOLUTION
+# %% tests id=test_q16 points=1
+assert answer_q16 in {"a", "b", "c", "d"}, f"answer_q16 must be 'a', 'b', 'c' or 'd', got {answer_q16!r}"
+### BEGIN HIDDEN TESTS
+print("Q16: It is a scale effect, reproduced in chapter 07, section 7: the frozen network decides what the prompt can do. Prompt tuning and p-tuning only change the input; prefix tuning adds keys and values in every attention layer and adapts more. Prompt methods use large learning rates (1e-2 to 3e-2) because they move few numbers.")
+assert answer_q16 == "c", "Q16: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
 # ## Done
