@@ -97,12 +97,15 @@ c.JupyterHub.load_roles = [
 
 # ---------------------------------------------------------------- idle servers are stopped
 # jupyterhub-idle-culler (PyPI) runs as a hub-managed service. A stopped server keeps the
-# student's files; the next login starts it again.
+# student's files; the next login starts it again. The hub stops a service with SIGINT and
+# waits 30 s before SIGTERM; the culler 2.0 ignores SIGINT, so it gets the default action.
+_CULLER = ("import signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+           "import jupyterhub_idle_culler; jupyterhub_idle_culler.main()")
 c.JupyterHub.services = [
     {
         "name": "idle-culler",
         "command": [
-            sys.executable, "-m", "jupyterhub_idle_culler",
+            sys.executable, "-c", _CULLER,
             f"--timeout={CULL_TIMEOUT}",
             f"--cull-every={max(10, min(300, CULL_TIMEOUT // 2))}",
         ],

@@ -254,7 +254,7 @@ class Hub:
         self.remember_processes()
         for proc in self._alive():
             try:
-                if module in proc.cmdline():
+                if module in " ".join(proc.cmdline()):
                     return proc
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
