@@ -15,7 +15,7 @@
 #   and **KL annealing** keeps more of them alive.
 #
 # **Prerequisites:** chapter 00; expectations, Gaussian densities, the chain rule; what an
-# auto-encoder is helps. **Run time:** about a minute on a laptop CPU (6 small trainings of a
+# auto-encoder is helps. **Run time:** about 25 s on a 2-core CPU (6 small trainings of a
 # few seconds each), a few seconds on a GPU.
 
 # %% [markdown]

@@ -15,7 +15,7 @@
 # - the presets in `genlab.optim` and where their numbers come from.
 #
 # **Prerequisites:** chapter 01 (GAN losses, the ring of 8 modes), gradients and SGD.
-# **Run time:** about 40 s on a CPU, a few seconds on a GPU.
+# **Run time:** about 10 s on a 2-core CPU, a few seconds on a GPU.
 
 # %% [markdown]
 # ## Setup
