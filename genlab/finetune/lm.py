@@ -259,7 +259,8 @@ def load_model(model: str | Path, dtype: torch.dtype | None = None):
     from genlab.pretrained import tiny_lm
 
     path = str(model)
-    if path in (tiny_lm.NAME, str(tiny_lm.model_dir())):
+    if path == tiny_lm.NAME or (Path(path).is_dir()
+                                and Path(path).resolve() == tiny_lm.model_dir().resolve()):
         path = str(tiny_lm.verify())
     tokenizer = AutoTokenizer.from_pretrained(path)
     kwargs = {"dtype": dtype} if dtype is not None else {}
