@@ -6,6 +6,8 @@ import torch
 
 from genlab.grading.spec import Exercise, randn, value_and_grads
 
+SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
+         "import genlab\nfrom genlab.losses import gan\ndevice = torch.device('cpu')\n")
 # Every GAN loss genlab has: an answer of this chapter may call none of them (the
 # non-saturating loss is minus the minimax one at minus the logits, and so on).
 FORBID = tuple(f"genlab.losses.gan:{name}" for name in (
@@ -40,7 +42,10 @@ def g_ns_cases(rng):
         {"fake": torch.tensor([[-8.0], [-12.0], [-20.0], [1.0]], dtype=torch.float64,
                               requires_grad=True)},
         {"fake": randn(rng, 9, grad=True, scale=4)},
-        {"fake": torch.tensor([-500.0, 500.0], dtype=torch.float64, requires_grad=True)},
+        # sigmoid underflows to 0 here (float32 below -104, float64 below -745): the loss
+        # must come from the logit, softplus(-x), not from log(sigmoid(x))
+        {"fake": torch.tensor([-500.0, 500.0], requires_grad=True)},
+        {"fake": torch.tensor([-800.0, 3.0], dtype=torch.float64, requires_grad=True)},
     ]
 
 

@@ -6,6 +6,10 @@ import torch
 
 from genlab.grading.spec import Exercise, randn
 
+SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
+         "import genlab\nfrom genlab.metrics import fid as fid_lib\n"
+         "from genlab.metrics import inception_score as is_lib\nfrom genlab.train import hooks\n"
+         "device = torch.device('cpu')\n")
 FORBID = ("genlab.metrics.fid:frechet_distance", "genlab.metrics.fid:fid_from_features",
           "genlab.metrics.inception_score:inception_score", "genlab.train.hooks:best_step")
 
