@@ -21,6 +21,7 @@ SECTIONS = [
     ("quality.md", "Sample quality per CPU second: digits-FID and IS (chapter 06)", "python benchmarks/quality.py"),
     ("quality_ddpm_3min.md", "DDPM on digits within 3 CPU minutes (chapter 06 target)", "python benchmarks/quality.py (ddpm_3min)"),
     ("quality_ddpm_3min_recipe.md", "DDPM on digits: the warmup-cosine + min-SNR recipe", "python benchmarks/quality.py --recipe minsnr --seeds 0 1 2 --tag ddpm_3min_recipe"),
+    ("gan_transfer.md", "Few-shot GAN transfer: full fine-tuning versus FreezeD (chapter 07)", "python benchmarks/gan_transfer.py"),
     ("browser.md", "Browser tests: JupyterLab and headless Chromium", "GENLAB_RECORD_BROWSER_TIMES=1 pytest tests/browser -p no:xdist"),
 ]
 
