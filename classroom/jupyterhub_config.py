@@ -146,6 +146,8 @@ def course_environment(spawner):
     )
     if isinstance(spawner, SimpleLocalProcessSpawner):
         env["GENLAB_CLASSROOM_SHARED_UID"] = "1"  # see instructor/nbgrader_config.py
+    if role == "instructor":
+        env["GENLAB_COURSE_ROOT"] = COURSE_ROOT  # read by instructor/nbgrader_config.py, genlab grade
     spawner.environment = env
     if role == "instructor":
         spawner.notebook_dir = COURSE_ROOT  # formgrader and nbgrader commands run here

@@ -101,7 +101,18 @@ class Hub:
         )
         return env
 
-    def start(self, timeout: float = 120.0) -> Hub:
+    def start(self, timeout: float = 120.0, attempts: int = 2) -> Hub:
+        """Start the hub; a hub that exits at once (a port taken meanwhile) is tried again."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except HubError:
+                if self.process is None or self.process.poll() is None or attempt == attempts - 1:
+                    raise
+                self._log.close()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> Hub:
         self.state.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         jupyterhub = Path(sys.executable).with_name("jupyterhub")

@@ -39,6 +39,7 @@ WRONG_COUNT = '''def count_parameters(model):
 ANSWERS = {"student1": SOLVED, "student2": {"count_parameters": WRONG_COUNT}}
 EXPECTED = {"student1": (4.0, 4.0), "student2": (2.0, 4.0)}
 # Lines of the hidden tests of 00_welcome: none may reach a student's feedback.
+LOG_COPY = ROOT / ".cache" / "classroom" / "jupyterhub.log"
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "requires_grad_(False)", "4 * 9 + 4", "torch.nn.Conv2d(1, 4, 3)")
 
 
@@ -58,6 +59,10 @@ def classroom(tmp_path_factory):
         yield hub
     finally:
         leftovers = hub.stop()
+        # The hub's log (with the servers' logs in it) outlives pytest's temporary folders.
+        LOG_COPY.parent.mkdir(parents=True, exist_ok=True)
+        if hub.log_path.exists():
+            shutil.copy(hub.log_path, LOG_COPY)
         assert not leftovers, f"processes of the hub outlived it: {leftovers}"
 
 
@@ -185,6 +190,11 @@ def test_class_roundtrip(classroom, tokens):
         # The wrong answer passes the visible checks; the hidden test takes its points.
         cell = gradebook.find_grade("test_count_parameters", CHAPTER, CHAPTER, "student2")
         assert (cell.score, cell.max_score) == (0.0, 2.0)
+    # The formgrader (the instructor's server extension) sees the same course.
+    resp = hub.user_request(INSTRUCTOR, tokens[INSTRUCTOR], "GET", f"formgrader/api/assignment/{CHAPTER}")
+    assert resp.status_code == 200, resp.text[:500]
+    seen = resp.json()
+    assert seen["status"] == "released" and seen["num_submissions"] == len(STUDENTS), seen
 
     # Students: fetch the feedback; it shows the score and none of the hidden tests.
     for user in STUDENTS:
@@ -208,8 +218,11 @@ def test_servers_limits_and_services(classroom, tokens):
     hub = classroom
     # The formgrader runs in the instructor's server; it may be framed by its own origin
     # (the nbgrader #1870 workaround), a student's server keeps JupyterHub's 'none'.
-    resp = hub.user_request(INSTRUCTOR, tokens[INSTRUCTOR], "GET", "formgrader")
+    resp = hub.user_request(INSTRUCTOR, tokens[INSTRUCTOR], "GET", "formgrader/manage_assignments")
     assert resp.status_code == 200, resp.status_code
+    # nbgrader answers a misconfigured course (root outside the server's folder) with an
+    # error page and status 200.
+    assert "Manage Assignments" in resp.text and "error-500" not in resp.text, resp.text[-800:]
     assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
     student = STUDENTS[0]
     resp = hub.user_request(student, tokens[student], "GET", "api/contents")
