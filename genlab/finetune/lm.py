@@ -177,8 +177,9 @@ def prepare(model: nn.Module, method: str, *, r: int = 8, lora_alpha: float = 16
     """Set ``model`` up for ``method`` (one of :data:`METHODS`); returns a :class:`Prepared`.
 
     PEFT methods wrap the model (``Prepared.model`` is the ``PeftModel``); the others
-    modify it in place. ``discriminative`` (gradual only) divides the learning rate
-    ``lr`` by 2.6 per group downwards (ULMFiT).
+    modify it in place. ``unfreeze_every`` (gradual only): updates between two groups;
+    :func:`run_lm` spreads the groups evenly over the run. ``discriminative`` (gradual
+    only) divides the learning rate ``lr`` by 2.6 per group downwards (ULMFiT).
     """
     from genlab.finetune import adapters, freeze
 
@@ -296,6 +297,10 @@ def run_lm(method: str, model: str | Path | None = None, *, steps: int = 100,
     if eval_blocks is not None:
         domain_test, general_test = domain_test[:eval_blocks], general_test[:eval_blocks]
     lr = lr or DEFAULT_LR[method]
+    if method == "gradual":  # every group, embeddings included, trains before the end
+        from genlab.finetune.freeze import layer_groups
+
+        method_options.setdefault("unfreeze_every", max(1, steps // len(layer_groups(lm))))
     prepared = prepare(lm, method, lr=lr, **method_options)
     config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(warmup_steps, steps - 1),
                          schedule="linear", seed=seed, cpu=cpu, mixed_precision=mixed_precision,
