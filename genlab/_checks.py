@@ -75,6 +75,9 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
 
 def check_choice(name: str, value, choices: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if not isinstance(value, (str, int, float, tuple, type(None))):
+        # an array or tensor would be compared elementwise ("truth value is ambiguous")
+        raise ValueError(f"{name} must be one of {list(choices)}, got a {type(value).__name__}")
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
@@ -185,3 +188,20 @@ def check_device(name: str, device) -> "torch.device":
     except (RuntimeError, ValueError):
         raise ValueError(f"{name} must be a device such as 'cpu', 'cuda', 'cuda:1' or 'mps', "
                          f"got {device!r}") from None
+
+
+def check_mapping(name: str, value, what: str = "a dict") -> dict:
+    """Raise ``TypeError`` unless ``value`` is a dict (e.g. ``{label: tensor}`` for a figure)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_history(name: str, value):
+    """Raise ``TypeError`` unless ``value`` is a :class:`genlab.train.History`."""
+    from genlab.train.history import History
+
+    if not isinstance(value, History):
+        raise TypeError(f"{name} must be a genlab.train.History (what a training loop "
+                        f"returns), got {type(value).__name__}")
+    return value

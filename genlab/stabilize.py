@@ -174,6 +174,7 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
 
 def has_spectral_norm(module: nn.Module) -> bool:
     """True if every Linear/Conv layer of ``module`` carries a spectral-norm parametrization."""
+    check_module("module", module)
     from torch.nn.utils import parametrize
 
     layers = _sn_layers(module)
@@ -185,6 +186,7 @@ def layer_spectral_norms(module: nn.Module) -> list[float]:
 
     For a spectrally normalized layer this is the weight the layer uses (about 1).
     """
+    check_module("module", module)
     norms = []
     with torch.no_grad():
         for layer in _sn_layers(module):
@@ -199,6 +201,7 @@ def lipschitz_bound(module: nn.Module) -> float:
     Valid for a chain of Linear layers with 1-Lipschitz activations (ReLU, LeakyReLU,
     tanh); for conv layers the reshaped-kernel norm is only the usual SN-GAN proxy.
     """
+    check_module("module", module)
     norms = layer_spectral_norms(module)
     if not norms:
         raise ValueError("module has no Linear or Conv layer")
@@ -211,6 +214,8 @@ def empirical_lipschitz(module: nn.Module, x: torch.Tensor) -> float:
     ``module`` maps ``(n, ...)`` to ``(n,)`` or ``(n, 1)`` (a discriminator). A lower bound
     of the true Lipschitz constant, measured where the data lie.
     """
+    if not callable(module):
+        raise TypeError(f"module must be a network (callable), got {type(module).__name__}")
     check_tensor("x", x, min_ndim=2)
     x = x.detach().clone().requires_grad_(True)
     out = module(x).reshape(len(x), -1)

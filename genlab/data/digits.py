@@ -45,7 +45,7 @@ def load_digits(split: str = "train", flatten: bool = False) -> tuple[torch.Tens
     labels: int64 digit classes 0..9, shape ``(n,)``.
     ``split`` is ``"train"`` (1,437 images), ``"test"`` (360) or ``"all"`` (1,797).
     """
-    if split not in ("train", "test", "all"):
+    if not isinstance(split, str) or split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     check_bool("flatten", flatten)
     images, labels = _load()

@@ -79,7 +79,7 @@ TOY_DATASETS = {
 
 def toy_dataset(name: str) -> tuple[torch.Tensor, float]:
     """``(centers, std)`` of a named benchmark mixture: ``"ring"`` or ``"grid"``."""
-    if name not in TOY_DATASETS:
+    if not isinstance(name, str) or name not in TOY_DATASETS:
         raise ValueError(f"name must be one of {sorted(TOY_DATASETS)}, got {name!r}")
     spec = TOY_DATASETS[name]
     return spec["centers"](), spec["std"]

@@ -356,6 +356,8 @@ def learned_log_variance(var_output: torch.Tensor, t: torch.Tensor,
 
 def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
     """Elementwise KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) in nats (broadcasts)."""
+    for name, x in (("mean1", mean1), ("logvar1", logvar1), ("mean2", mean2), ("logvar2", logvar2)):
+        check_tensor(name, x, finite=False)
     return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2)
                   + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
 
@@ -372,6 +374,10 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, means: torch.Tensor,
     edge bins stretched to +-infinity. ``log_scales`` is log standard deviation. The
     default is the 8-bit grid of the papers; the digits' own grid is 2/16.
     """
+    check_tensor("x", x)
+    check_tensor("means", means, finite=False)
+    check_tensor("log_scales", log_scales, finite=False)
+    check_positive("bin_width", bin_width)
     check_positive("bin_width", bin_width)
     centered = x - means
     inv_std = torch.exp(-log_scales)

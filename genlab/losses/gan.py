@@ -239,6 +239,6 @@ GAN_LOSSES: dict[str, GANLoss] = {
 
 def get_gan_loss(name: str) -> GANLoss:
     """The ``(d_loss, g_loss)`` pair registered as ``name`` (see ``GAN_LOSSES``)."""
-    if name not in GAN_LOSSES:
+    if not isinstance(name, str) or name not in GAN_LOSSES:
         raise ValueError(f"loss must be one of {sorted(GAN_LOSSES)}, got {name!r}")
     return GAN_LOSSES[name]

@@ -93,6 +93,8 @@ class MixturePrior:
 def make_prior(kind: str, dim: int, **options) -> GaussianPrior | MixturePrior:
     """``"gaussian"`` -> :class:`GaussianPrior` (``dim``), ``"mixture"`` ->
     :class:`MixturePrior` (``dim`` and ``options``: n_components, component_std, seed)."""
+    if not isinstance(kind, str):
+        raise ValueError(f"kind must be 'gaussian' or 'mixture', got a {type(kind).__name__}")
     if kind == "gaussian":
         if options:
             raise ValueError(f"the gaussian prior takes no options, got {sorted(options)}")

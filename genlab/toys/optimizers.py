@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from genlab._checks import check_betas as _check_betas
-from genlab._checks import check_callable, check_int, check_positive
+from genlab._checks import check_callable, check_finite_number, check_int, check_positive
 from genlab.train.history import History
 from genlab.train.progress import check_callback, progress_bar
 
@@ -33,6 +33,8 @@ def dirac_gan_grads(theta: float, psi: float) -> tuple[float, float]:
     G loss ``softplus(-psi * theta)``: d/dtheta = ``-psi * sigmoid(-psi * theta)``.
     Returns ``(d g_loss / d theta, d d_loss / d psi)``.
     """
+    check_finite_number("theta", theta)
+    check_finite_number("psi", psi)
     import math
 
     sig = 1.0 / (1.0 + math.exp(-psi * theta))
@@ -157,7 +159,7 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if is_plateau and eval_every == 0:
         raise ValueError("a ReduceLROnPlateau schedule needs eval_every > 0")
-    check_callback(callback)
+    callback = check_callback(callback)
     history = History()
     history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
     bar = progress_bar(steps, "denoiser", progress)
@@ -235,7 +237,7 @@ def train_regression(make_scheduler: Callable | None = None, lr: float = 0.1,
     optimizer = torch.optim.Adam([w], lr=lr)
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    check_callback(callback)
+    callback = check_callback(callback)
     history = History()
     history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
     bar = progress_bar(steps, "regression", progress)

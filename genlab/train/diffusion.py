@@ -104,7 +104,7 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
                         f"{type(optimizer).__name__}")
-    check_callback(callback)
+    callback = check_callback(callback)
     if labels is not None:
         check_tensor("labels", labels, ndim=1, floating=False)
         if len(labels) != len(images):

@@ -305,7 +305,7 @@ def train_gan(
         )
     if grad_clip is not None:
         check_positive("grad_clip", grad_clip)
-    check_callback(callback)
+    callback = check_callback(callback)
     if not callable(sample_real):
         raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
     if latent_prior is not None:

@@ -20,7 +20,7 @@ from genlab._checks import check_betas, check_images, check_int, check_module, c
 from genlab.optim import make_optimizer
 from genlab.train.history import History
 from genlab.train.hooks import generator_sampler
-from genlab.train.progress import progress_bar
+from genlab.train.progress import check_callback, progress_bar
 
 
 def train_gan_digits(
@@ -45,7 +45,8 @@ def train_gan_digits(
     g_steps: generator updates per discriminator update (1 is the usual; more lets G
     outrun D, a classic way to provoke mode collapse).
     callback: called after every step as ``callback(step, sample_fn, history)`` with
-    steps counted from 1 and ``sample_fn(n)`` drawing ``n`` images from the generator.
+    steps counted from 1 and ``sample_fn(n)`` drawing ``n`` images from the generator
+    (or a list of such callbacks, e.g. ``[EvalHook(...), genlab.viz.LiveLossPlot(...)]``).
     progress: a tqdm bar (None: on, except while grading and under pytest).
     Returns a :class:`History`; ``meta`` holds the settings and ``train_seconds`` (CPU
     process time of the training steps, evaluation excluded). A non-finite loss raises
@@ -61,8 +62,7 @@ def train_gan_digits(
     betas = check_betas(betas)
     check_module("generator", generator)
     check_module("discriminator", discriminator)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    callback = check_callback(callback)
     if not hasattr(generator, "latent_dim"):
         raise TypeError("generator must have a latent_dim attribute (e.g. DigitsGenerator)")
     if images is None:

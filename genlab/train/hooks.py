@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 
-from genlab._checks import check_int
+from genlab._checks import check_history, check_int
 from genlab.train.history import History
 
 SampleFn = Callable[[int], torch.Tensor]
@@ -137,6 +137,7 @@ def best_step(history: History, name: str = "fid", mode: str = "min") -> int:
     NaN entries are skipped; ties go to the earliest step. This is how to pick the
     checkpoint to keep from a run monitored with :class:`EvalHook`.
     """
+    check_history("history", history)
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     values = history[name]

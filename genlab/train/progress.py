@@ -15,7 +15,8 @@ The contract of genlab's loops (``train_gan``, ``train_gan_digits``, ``train_vae
   finishing work as a full run (a loop that keeps EMA weights copies them into the
   model). The same convention as :func:`genlab.finetune.loop.finetune`.
 - **callback**: ``callback(step, history)`` after every step (steps counted as the loop
-  logs them), e.g. a :class:`genlab.viz.LiveLossPlot`.
+  logs them), e.g. a :class:`genlab.viz.LiveLossPlot`; a list of callbacks is called in
+  order.
 """
 
 from __future__ import annotations
@@ -64,10 +65,26 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> ProgressBar:
     return ProgressBar(total, desc, show_progress(progress))
 
 
-def check_callback(callback) -> None:
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step, history), got "
-                        f"{type(callback).__name__}")
+def check_callback(callback):
+    """The loop's callback: None, a callable, or a list/tuple of callables called in
+    order (e.g. ``[EvalHook(...), LiveLossPlot(...)]``); returns one callable or None."""
+    if callback is None:
+        return None
+    if isinstance(callback, (list, tuple)):
+        for i, one in enumerate(callback):
+            if not callable(one):
+                raise TypeError(f"callback[{i}] must be callable, got {type(one).__name__}")
+        callbacks = tuple(callback)
+
+        def call_all(*args):
+            for one in callbacks:
+                one(*args)
+
+        return call_all
+    if not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, history) (or a list of "
+                        f"such), got {type(callback).__name__}")
+    return callback
 
 
 __all__ = ["ProgressBar", "check_callback", "progress_bar", "show_progress"]

@@ -86,7 +86,7 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     check_int("seed", seed, minimum=0)
     kl_weight(0, beta, kl_warmup_steps)  # validates beta and kl_warmup_steps
     check_positive("obs_std", obs_std)
-    check_callback(callback)
+    callback = check_callback(callback)
     if model.likelihood not in LIKELIHOODS:
         raise ValueError(
             f"model.likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}")

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from genlab._checks import check_history, check_mapping, check_module
+
 
 def _plt():
     import matplotlib.pyplot as plt
@@ -90,6 +92,7 @@ def plot_series(history, names: list[str] | None = None, ax=None, smooth: int = 
 
     ``smooth`` > 1 applies a moving average of that many points, for noisy losses.
     """
+    check_history("history", history)
     if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
     names = names or history.names()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from genlab._checks import check_mapping, check_module
+
 
 def plot_schedule_curves(curves: dict[str, dict[str, torch.Tensor]], axes=None):
     """alpha-bar_t and log-SNR(t) of several schedules on two axes.
@@ -11,6 +13,7 @@ def plot_schedule_curves(curves: dict[str, dict[str, torch.Tensor]], axes=None):
     ``curves``: ``{label: {"t", "alphas_cumprod", "log_snr"}}`` as returned by
     :func:`genlab.widgets.noise_schedule.schedule_curves`. Returns the two Axes.
     """
+    check_mapping("curves", curves, "a dict {label: ...}")
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -30,6 +33,7 @@ def plot_schedule_curves(curves: dict[str, dict[str, torch.Tensor]], axes=None):
 
 def plot_noised_rows(rows: dict[str, torch.Tensor], timesteps: list[int], axes=None):
     """One row of noised images per schedule: ``rows[label]`` is ``(len(timesteps), 1, H, W)``."""
+    check_mapping("rows", rows, "a dict {label: ...}")
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), len(timesteps)
@@ -52,6 +56,7 @@ def plot_noised_rows(rows: dict[str, torch.Tensor], timesteps: list[int], axes=N
 
 def plot_side_by_side(samples: dict[str, torch.Tensor], ncols: int = 8):
     """Sample grids next to each other, one titled panel per entry of ``samples``."""
+    check_mapping("samples", samples, "a dict {label: ...}")
     import matplotlib.pyplot as plt
 
     from genlab.viz.base import image_grid

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from genlab._checks import check_mapping, check_module
+
 
 def generator_gradients(d_of_fake: torch.Tensor) -> dict[str, torch.Tensor]:
     """|d loss / d logit| of the saturating and non-saturating generator losses.
@@ -53,6 +55,7 @@ def plot_gallery(samples: dict, centers: dict, titles: dict | None = None, ncols
     Rows are data sets, columns configurations; ``titles[(row, col)]`` labels each panel.
     Returns the figure.
     """
+    check_mapping("samples", samples, "a dict {(dataset, loss): (n, 2) samples}")
     import matplotlib.pyplot as plt
 
     from genlab.viz.base import scatter_2d
@@ -77,6 +80,7 @@ def plot_weight_histograms(critics: dict, clip: float | None = None, ax=None):
 
     ``clip`` draws the clipping bounds as dashed lines.
     """
+    check_mapping("critics", critics, "a dict {label: critic module}")
     import matplotlib.pyplot as plt
 
     if ax is None:

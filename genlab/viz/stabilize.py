@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from genlab._checks import check_mapping, check_module
+
 
 def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed: dict,
                          logit_range: float = 8.0):
@@ -45,6 +47,7 @@ def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed
 def plot_norm_traces(traces: dict[str, list[float]], max_norm: float | None = None, ax=None,
                      title: str | None = None):
     """Gradient-norm traces (one line per run, log scale), with the clipping threshold."""
+    check_mapping("traces", traces, "a dict {label: gradient norms}")
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from genlab._checks import check_mapping, check_module
+
 from genlab.viz.base import _plt, image_grid
 
 
@@ -58,8 +60,10 @@ def latent_manifold(model, n: int = 12, lim: float = 2.5, ax=None, title: str | 
     ``model`` is a 2-D-latent :class:`genlab.models.vae.DigitsVAE`; the top row has the
     largest ``z_2``, the left column the smallest ``z_1``.
     """
-    if model.latent_dim != 2:
-        raise ValueError(f"latent_manifold needs latent_dim=2, got {model.latent_dim}")
+    check_module("model", model)
+    if getattr(model, "latent_dim", None) != 2:
+        raise ValueError("latent_manifold needs latent_dim=2, got "
+                         f"{getattr(model, 'latent_dim', 'no latent_dim')}")
     device = next(model.parameters()).device
     axis = torch.linspace(-lim, lim, n)
     z2, z1 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
@@ -74,6 +78,7 @@ def kl_heatmap(kl_by_run: dict[str, torch.Tensor], ax=None, title: str | None = 
     kl_by_run: ``{name: (latent_dim,) KL per dimension in nats}``. A column near 0 is a
     dimension that collapsed to the prior.
     """
+    check_mapping("kl_by_run", kl_by_run, "a dict {run name: (latent_dim,) KL}")
     if not kl_by_run:
         raise ValueError("kl_by_run is empty")
     table = torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu()

@@ -17,7 +17,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from genlab._checks import check_int, check_tensor
+from genlab._checks import check_int, check_module, check_tensor
 from genlab.stabilize import _check_smoothing, real_loss_and_grad  # noqa: F401 (re-exported)
 
 
@@ -74,6 +74,7 @@ def generator_gradient_norms(model: nn.Module, fake: torch.Tensor) -> torch.Tens
     ``-log sigmoid(D(x))`` differentiated with respect to ``x``: the signal a generator
     receives through D. An over-confident D (huge weights) hands G huge, erratic pushes.
     """
+    check_module("model", model)
     check_tensor("fake", fake, ndim=2)
     x = fake.detach().clone().requires_grad_(True)
     g_loss = nn.functional.softplus(-model(x)).sum()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab._checks import check_choice, check_int, check_positive
+from genlab._checks import check_choice, check_int, check_mapping, check_positive
 from genlab.optim import plateau, trace_lr, warmup_cosine
 
 KINDS = ("constant", "step", "warmup_cosine", "one_cycle", "plateau")
@@ -87,6 +87,8 @@ def schedule_rates(kind: str, n_steps: int = 500, lr: float = 1e-3, **params) ->
 
 def label_for(kind: str, lr: float, **params) -> str:
     """A short legend label such as ``"warmup_cosine lr=0.001 warmup_steps=50"``."""
+    check_choice("kind", kind, KINDS)
+    check_positive("lr", lr)
     shown = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in params.items() if k not in ("noise", "seed"))
     return f"{kind} lr={lr:g} {shown}".strip()
@@ -96,6 +98,7 @@ def plot_schedules(curves: dict[str, list[float]], ax=None, metric: list[float] 
                    logy: bool = False):
     """Overlay learning-rate curves ``{label: rates}``; optional simulated metric on a
     second axis (dashed grey). Returns the matplotlib Axes."""
+    check_mapping("curves", curves, "a dict {label: rates}")
     import matplotlib.pyplot as plt
 
     if not curves:

@@ -339,6 +339,74 @@ CASES = [
         "genlab.widgets.mode_collapse", fromlist=["x"]).settings_to_kwargs(
             "wgan", label_smoothing=True), ValueError, "label_smoothing"),
     ("grade-on-a-folder", _grade_folder, SystemExit, "is a folder"),
+    # --- found by calling every public function with an array or a string --------------------
+    ("make_beta_schedule-name-array", lambda: __import__(
+        "genlab.losses.diffusion", fromlist=["x"]).make_beta_schedule(np.zeros(3)),
+     ValueError, "name must be one of ['linear', 'cosine'], got a ndarray"),
+    ("preset_settings-array", lambda: __import__("genlab.optim", fromlist=["x"]).preset_settings(
+        np.zeros(2)), ValueError, "preset must be one of"),
+    ("get_gan_loss-array", lambda: __import__("genlab.losses.gan", fromlist=["x"]).get_gan_loss(
+        np.zeros(2)), ValueError, "loss must be one of"),
+    ("toy_dataset-array", lambda: __import__("genlab.data", fromlist=["x"]).toy_dataset(
+        np.zeros(2)), ValueError, "name must be one of"),
+    ("load_digits-split-array", lambda: __import__("genlab.data", fromlist=["x"]).load_digits(
+        np.zeros(2)), ValueError, "split must be 'train', 'test' or 'all'"),
+    ("make_prior-kind-array", lambda: __import__(
+        "genlab.models.latent", fromlist=["x"]).make_prior(np.zeros(2), 2),
+     ValueError, "kind must be 'gaussian' or 'mixture'"),
+    ("normal_kl-numpy", lambda: __import__("genlab.losses.diffusion", fromlist=["x"]).normal_kl(
+        np.zeros(3), torch.zeros(3), torch.zeros(3), torch.zeros(3)),
+     TypeError, "mean1 must be a torch.Tensor"),
+    ("discretized_gaussian_log_likelihood-numpy", lambda: __import__(
+        "genlab.losses.diffusion", fromlist=["x"]).discretized_gaussian_log_likelihood(
+            np.zeros(3), torch.zeros(3), torch.zeros(3)), TypeError, "x must be a torch.Tensor"),
+    ("lipschitz_bound-not-module", lambda: __import__(
+        "genlab.stabilize", fromlist=["x"]).lipschitz_bound("mlp"),
+     TypeError, "module must be a torch.nn.Module"),
+    ("has_spectral_norm-not-module", lambda: __import__(
+        "genlab.stabilize", fromlist=["x"]).has_spectral_norm([_lin()]),
+     TypeError, "module must be a torch.nn.Module"),
+    ("empirical_lipschitz-not-callable", lambda: __import__(
+        "genlab.stabilize", fromlist=["x"]).empirical_lipschitz("D", torch.zeros(3, 2)),
+     TypeError, "module must be a network"),
+    ("best_step-not-history", lambda: __import__(
+        "genlab.train.hooks", fromlist=["x"]).best_step({"fid": [1.0]}),
+     TypeError, "history must be a genlab.train.History"),
+    ("dirac_gan_grads-array", lambda: __import__(
+        "genlab.toys.optimizers", fromlist=["x"]).dirac_gan_grads(np.zeros(2), 0.5),
+     TypeError, "theta must be a number"),
+    ("generator_gradient_norms-not-module", lambda: __import__(
+        "genlab.widgets.label_smoothing", fromlist=["x"]).generator_gradient_norms(
+            "D", torch.zeros(3, 2)), TypeError, "model must be a torch.nn.Module"),
+    ("plot_schedules-not-dict", lambda: __import__(
+        "genlab.widgets.schedules", fromlist=["x"]).plot_schedules([0.1, 0.2]),
+     TypeError, "curves must be a dict"),
+    ("label_for-unknown-kind", lambda: __import__(
+        "genlab.widgets.schedules", fromlist=["x"]).label_for("cosin", 1e-3),
+     ValueError, "kind must be one of"),
+    ("plot_series-not-history", lambda: __import__("genlab.viz", fromlist=["x"]).plot_series(
+        {"loss": [1.0]}), TypeError, "history must be a genlab.train.History"),
+    ("viz.gan.plot_weight_histograms-not-dict", lambda: __import__(
+        "genlab.viz.gan", fromlist=["x"]).plot_weight_histograms([_lin()]),
+     TypeError, "critics must be a dict"),
+    ("viz.vae.kl_heatmap-not-dict", lambda: __import__(
+        "genlab.viz.vae", fromlist=["x"]).kl_heatmap(torch.zeros(2)),
+     TypeError, "kl_by_run must be a dict"),
+    ("viz.vae.latent_manifold-not-module", lambda: __import__(
+        "genlab.viz.vae", fromlist=["x"]).latent_manifold("vae"),
+     TypeError, "model must be a torch.nn.Module"),
+    ("viz.diffusion.plot_side_by_side-not-dict", lambda: __import__(
+        "genlab.viz.diffusion", fromlist=["x"]).plot_side_by_side(torch.zeros(4, 1, 8, 8)),
+     TypeError, "samples must be a dict"),
+    ("viz.stabilize.plot_norm_traces-not-dict", lambda: __import__(
+        "genlab.viz.stabilize", fromlist=["x"]).plot_norm_traces([1.0, 2.0]),
+     TypeError, "traces must be a dict"),
+    ("LiveLossPlot-every-zero", lambda: __import__("genlab.viz", fromlist=["x"]).LiveLossPlot(
+        every=0), ValueError, "every must be >= 1"),
+    ("train_gan-progress-str", lambda: _train_gan(progress="yes"),
+     TypeError, "progress must be True or False"),
+    ("train_vae-callback-not-callable", lambda: _train_vae(callback="plot"),
+     TypeError, "callback must be callable"),
 ]
 
 

@@ -314,3 +314,14 @@ def test_callback_must_be_callable():
 
     with pytest.raises(TypeError, match="callback must be callable"):
         train_regression(steps=2, callback="plot")
+
+
+def test_a_list_of_callbacks_is_called_in_order():
+    from genlab.toys.optimizers import train_regression
+
+    calls = []
+    train_regression(steps=3, eval_every=3,
+                     callback=[lambda s, h: calls.append(("a", s)), lambda s, h: calls.append(("b", s))])
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    with pytest.raises(TypeError, match=r"callback\[1\] must be callable"):
+        train_regression(steps=2, callback=[print, "plot"])
