@@ -1,6 +1,6 @@
 """Mixed precision: training-step time and memory, fp32 versus autocast, in one run.
 
-    python benchmarks/amp.py [--steps N] [--repeats R] [--cpu-only] [--threads T]
+    python benchmarks/amp.py [--steps N] [--repeats R] [--cpu-only | --cuda-only] [--threads T]
 
 Models: the digits U-Net of chapter 03 (``SmallUNet``, epsilon-prediction loss of
 ``genlab.train.diffusion.diffusion_loss``) and the 2-D MLP GAN of chapter 01 (one
@@ -180,13 +180,15 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per configuration")
     parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even if present")
+    parser.add_argument("--cuda-only", action="store_true",
+                        help="skip the CPU rows (benchmarks/gpu_check.sh)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    devices = [torch.device("cpu")]
+    devices = [] if args.cuda_only else [torch.device("cpu")]
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
     rows = []
