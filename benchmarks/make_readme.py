@@ -22,6 +22,7 @@ SECTIONS = [
     ("quality_ddpm_3min.md", "DDPM on digits within 3 CPU minutes (chapter 06 target)", "python benchmarks/quality.py (ddpm_3min)"),
     ("quality_ddpm_3min_recipe.md", "DDPM on digits: the warmup-cosine + min-SNR recipe", "python benchmarks/quality.py --recipe minsnr --seeds 0 1 2 --tag ddpm_3min_recipe"),
     ("gan_transfer.md", "Few-shot GAN transfer: full fine-tuning versus FreezeD (chapter 07)", "python benchmarks/gan_transfer.py"),
+    ("finetune.md", "Fine-tuning methods on the tiny Llama (chapter 07)", "python benchmarks/finetune.py"),
     ("browser.md", "Browser tests: JupyterLab and headless Chromium", "GENLAB_RECORD_BROWSER_TIMES=1 pytest tests/browser -p no:xdist"),
 ]
 
