@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 09 · Final quiz
 #
-# Sixteen multiple-choice questions: the three questions of the course's source lesson, then
+# Eighteen multiple-choice questions: the three questions of the course's source lesson, then
 # a review of the chapters. Each has four options and exactly one right answer. Write
 # one letter per answer variable (`answer_q1 = "b"`) and run the test cell under it: it
 # checks only that the answer is a letter. The real check runs when the notebook is
@@ -328,6 +328,46 @@ assert answer_q16 in {"a", "b", "c", "d"}, f"answer_q16 must be 'a', 'b', 'c' or
 ### BEGIN HIDDEN TESTS
 print("Q16: It is a scale effect, reproduced in chapter 07, section 7: the frozen network decides what the prompt can do. Prompt tuning and p-tuning only change the input; prefix tuning adds keys and values in every attention layer and adapts more. Prompt methods use large learning rates (1e-2 to 3e-2) because they move few numbers.")
 assert answer_q16 == "c", "Q16: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q17 (Review)
+#
+# A text-to-image diffusion model samples with classifier-free guidance, $\hat\epsilon = \epsilon(x_t, \varnothing) + w\,(\epsilon(x_t, c) - \epsilon(x_t, \varnothing))$. On the course's digits model, what happens as $w$ goes from 1 to 8?
+#
+# - a) accuracy and diversity both rise: the samples get better in every way
+# - b) the share of samples that show the prompted digit rises and saturates by about $w = 3$, while diversity within a prompt falls and digits-FID rises the whole way
+# - c) nothing: the model was trained at $w = 1$, so other scales are ignored
+# - d) the samples become the unconditional model's, since the difference term is amplified
+# %% solution id=answer_q17
+answer_q17 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q17 = "b"
+### END SOLUTION
+# %% tests id=test_q17 points=1
+assert answer_q17 in {"a", "b", "c", "d"}, f"answer_q17 must be 'a', 'b', 'c' or 'd', got {answer_q17!r}"
+### BEGIN HIDDEN TESTS
+print("Q17: Guidance samples from p(x) p(c|x)^w: large w favours images that are unmistakably the prompt, drawn in fewer, bolder ways. Chapter 08, section 2, sweeps w = 1, 2, 3, 5, 8: accuracy saturates near w = 3 while diversity falls and FID rises. w = 0 would be the unconditional model, not large w.")
+assert answer_q17 == "b", "Q17: not the right option; see the explanation above."
+### END HIDDEN TESTS
+# %% [markdown]
+# ## Q18 (Review)
+#
+# From five images of a new look (thick sevens with a crossbar), DreamBooth learns to draw it, but textual inversion, which learns one new token's embedding, gives ordinary sevens or some other style the model already had. Why?
+#
+# - a) textual inversion needs many more training steps to converge to the same result
+# - b) textual inversion only changes one input vector of a frozen model, so it can find the closest concept the model can already draw but cannot teach the UNet a new look; DreamBooth changes the UNet's weights
+# - c) the word-level tokenizer cannot hold a new token
+# - d) the guidance scale was too low for the new token
+# %% solution id=answer_q18
+answer_q18 = None  # "a", "b", "c" or "d"
+### BEGIN SOLUTION
+answer_q18 = "b"
+### END SOLUTION
+# %% tests id=test_q18 points=1
+assert answer_q18 in {"a", "b", "c", "d"}, f"answer_q18 must be 'a', 'b', 'c' or 'd', got {answer_q18!r}"
+### BEGIN HIDDEN TESTS
+print("Q18: Find versus teach. Textual inversion searches the frozen model's input space for an embedding whose images match the references; if the UNet cannot draw the look at all, no word will make it. DreamBooth fine-tunes the UNet (with the prior-preservation loss so the class word keeps its meaning). Chapter 08, sections 3-5, compares them.")
+assert answer_q18 == "b", "Q18: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
 # ## Done
