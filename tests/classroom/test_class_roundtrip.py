@@ -5,8 +5,9 @@ authenticator and one instructor and two students, each with a home of their own
 instructor's steps are the README's commands ("Running a class on JupyterHub"), run the way
 a terminal on the instructor's server runs them: in the course folder, with that server's
 environment. The students' steps go through their own servers, through the proxy, the way
-JupyterLab's Assignment List and "save" do: nbgrader's assignment_list handlers and the
-contents API. Chapter 00_welcome: 4 points, 2 of them behind a hidden test.
+JupyterLab's Assignment List and "save" do (nbgrader's assignment_list handlers and the
+contents API); the second student types the README's terminal commands on their server
+instead. Chapter 00_welcome: 4 points, 2 of them behind a hidden test.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ WRONG_COUNT = '''def count_parameters(model):
     """Counts every parameter, frozen ones too: the visible test passes, a hidden one fails."""
     return sum(p.numel() for p in model.parameters())
 '''
+TERMINAL_STUDENT = "student2"  # the other one clicks through the Assignment List
 ANSWERS = {"student1": SOLVED, "student2": {"count_parameters": WRONG_COUNT}}
 EXPECTED = {"student1": (4.0, 4.0), "student2": (2.0, 4.0)}
 # Lines of the hidden tests of 00_welcome: none may reach a student's feedback.
@@ -83,6 +85,27 @@ def instructor_runs(hub, *command: str, timeout: float = 300) -> str:
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{' '.join(command)} failed ({done.returncode}):\n{output[-4000:]}"
     return output
+
+
+def student_runs(hub, user, *command: str, timeout: float = 300) -> str:
+    """``command`` in a terminal on ``user``'s server: its environment, its notebook folder."""
+    env = hub.server_process(user).environ()
+    done = subprocess.run(list(command), cwd=env["HOME"], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{user}: {' '.join(command)} failed ({done.returncode}):\n{output[-4000:]}"
+    return output
+
+
+def student_does(hub, user, token, action: str) -> None:
+    """student1 uses JupyterLab's Assignment List, student2 the README's terminal commands."""
+    if user == TERMINAL_STUDENT:
+        command = {"fetch": "fetch_assignment", "submit": "submit", "fetch_feedback": "fetch_feedback"}
+        student_runs(hub, user, "nbgrader", command[action], CHAPTER)
+        return
+    listing = student_action(hub, user, token, action)
+    if action == "fetch":
+        assert any(a["assignment_id"] == CHAPTER and a["status"] == "fetched" for a in listing), listing
 
 
 def student_action(hub, user, token, action: str) -> list[dict]:
@@ -152,8 +175,7 @@ def test_class_roundtrip(classroom, tokens):
     # Students: fetch, open the chapter in their own server, answer, save, submit.
     for user in STUDENTS:
         token = tokens[user]
-        listing = student_action(hub, user, token, "fetch")
-        assert any(a["assignment_id"] == CHAPTER and a["status"] == "fetched" for a in listing), listing
+        student_does(hub, user, token, "fetch")
         home = hub.state / "homes" / user
         assert (home / chapter_path).is_file(), f"{user}'s copy is not in their own home"
         served = contents(hub, user, token, chapter_path)
@@ -165,7 +187,7 @@ def test_class_roundtrip(classroom, tokens):
         resp = hub.user_request(user, token, "PUT", f"api/contents/{chapter_path}",
                                 json={"type": "notebook", "format": "json", "content": notebook})
         assert resp.status_code == 200, resp.text[:500]
-        student_action(hub, user, token, "submit")
+        student_does(hub, user, token, "submit")
     inbound = sorted(p.name.split("+")[0] for p in (hub.exchange / COURSE / "inbound").iterdir())
     assert inbound == sorted(STUDENTS), f"each student submits under their own name: {inbound}"
     times["students"] = time.perf_counter() - start
@@ -199,7 +221,7 @@ def test_class_roundtrip(classroom, tokens):
     # Students: fetch the feedback; it shows the score and none of the hidden tests.
     for user in STUDENTS:
         token = tokens[user]
-        student_action(hub, user, token, "fetch_feedback")
+        student_does(hub, user, token, "fetch_feedback")
         folder = contents(hub, user, token, f"{COURSE}/{CHAPTER}/feedback")
         stamps = [item["path"] for item in folder["content"] if item["type"] == "directory"]
         assert len(stamps) == 1, folder
@@ -254,3 +276,39 @@ def test_servers_limits_and_services(classroom, tokens):
     # The idle culler runs as a hub service.
     culler = hub.service_process("jupyterhub_idle_culler")
     assert culler.is_running()
+
+
+@pytest.mark.browser
+def test_formgrader_draws_in_jupyterlab(classroom, tokens):
+    """The instructor logs in with the hub's form and opens the formgrader in JupyterLab.
+
+    Without the frame-ancestors workaround (instructor/jupyter_server_config.py) the iframe
+    stays blank and this test times out waiting for the formgrader's heading (checked).
+    """
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    import labdriver
+
+    labdriver.require_browser()
+    from playwright.sync_api import sync_playwright
+
+    hub = classroom
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(labdriver.CHROMIUM),
+                                             headless=True, args=labdriver.CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(180_000)
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", INSTRUCTOR)
+            page.fill("#password_input", hubdriver.PASSWORD)
+            page.click("#login_submit")
+            page.wait_for_url(f"**/user/{INSTRUCTOR}/lab**")
+            page.wait_for_selector("#jp-main-dock-panel")
+            page.wait_for_selector(".jp-LauncherCard")  # Lab has finished starting
+            page.keyboard.press("Control+Shift+C")  # the command palette
+            page.keyboard.type("Formgrader")
+            page.keyboard.press("Enter")
+            frame = page.frame_locator("iframe").first
+            frame.locator("text=Manage Assignments").first.wait_for(timeout=120_000)
+        finally:
+            browser.close()
