@@ -49,6 +49,16 @@ class StripGradeCellTracebacks(NbGraderPreprocessor):
         return cell, resources
 
 
+# A class release (an instructor secret in $GENLAB_CLASS_SECRET or .genlab-class-secret)
+# shuffles the quiz options per class and turns the self-check off; without a secret,
+# generate_assignment is nbgrader's own (genlab/grading/classrelease.py).
+c.GenerateAssignment.preprocessors = ["genlab.grading.classrelease.ShuffleQuizOptions"] + [
+    f"nbgrader.preprocessors.{name}" for name in (
+        "IncludeHeaderFooter", "InstantiateTests", "LockCells", "ClearSolutions", "ClearOutput",
+        "CheckCellMetadata", "ComputeChecksums", "SaveCells", "ClearHiddenTests",
+        "ClearMarkScheme", "ComputeChecksums", "CheckCellMetadata")
+]
+
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",

@@ -11,8 +11,10 @@ grades a class in parallel.
 """
 
 from genlab.grading.course import (STUDENT, CellScore, GradeReport, autograde, chapter_of,
-                                   find_course_root, grade, make_api, submit, temp_course)
+                                   find_course_root, grade, grade_many, make_api,
+                                   notebook_problem, submit, temp_course)
 from genlab.grading.inprocess import check_here, quiz_key
 
 __all__ = ["STUDENT", "CellScore", "GradeReport", "autograde", "chapter_of", "check_here",
-           "find_course_root", "grade", "make_api", "quiz_key", "submit", "temp_course"]
+           "find_course_root", "grade", "grade_many", "make_api", "notebook_problem", "quiz_key",
+           "submit", "temp_course"]

@@ -36,10 +36,25 @@ _PATH_EVENTS = {  # event -> indices of its path arguments
 class Hooks:
     """The audit hook: permanent once added (``sys.addaudithook`` cannot be undone)."""
 
-    def __init__(self, private: str):
+    def __init__(self, private: str, deny_read=(), allow_read=()):
         self.private = os.path.abspath(private)
         self.locked = False
         self.loaded: frozenset[str] = frozenset()
+        # the course (solutions, gradebook, other submissions) may not even be read; the
+        # Python installation and genlab's package inside it may
+        self.deny_read = tuple(os.path.abspath(p) for p in deny_read)
+        self.allow_read = tuple(os.path.abspath(p) for p in allow_read) + (self.private,)
+
+    def _may_read(self, path) -> bool:
+        if isinstance(path, int) or not self.deny_read:
+            return True
+        try:
+            full = os.path.abspath(os.fsdecode(os.fspath(path)))
+        except TypeError:
+            return False
+        def under(roots):
+            return any(full == r or full.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+        return under(self.allow_read) or not under(self.deny_read)
 
     def lock(self):
         from importlib.util import cache_from_source
@@ -77,10 +92,15 @@ class Hooks:
                 (isinstance(flags, int) and flags & _WRITE_FLAGS)
             if writing and not self._inside(path):
                 raise PermissionError(f"the grader does not allow writing to {path!r}")
-            if not writing and not isinstance(path, int) and self.loaded:
+            if not writing and not isinstance(path, int):
                 full = os.path.abspath(os.fsdecode(os.fspath(path)))
                 if full in self.loaded:
                     raise PermissionError("the grader does not allow reading the code of a loaded module")
+                if not self._may_read(full):
+                    raise PermissionError(f"the grader does not allow reading {path!r}")
+        elif event in ("os.listdir", "os.scandir") and args and args[0] is not None:
+            if not self._may_read(args[0]):
+                raise PermissionError(f"the grader does not allow listing {args[0]!r}")
         elif event in _PATH_EVENTS:
             for i in _PATH_EVENTS[event]:
                 if i < len(args) and not self._inside(args[i]):
@@ -149,7 +169,8 @@ def main() -> None:
     job = json.loads(sys.stdin.read())
     channel = _Channel(fd)
     _confine(job.get("limits", {}))
-    hooks = Hooks(os.getcwd())
+    policy = job.get("read_policy", {})
+    hooks = Hooks(os.getcwd(), policy.get("deny", ()), policy.get("allow", ()))
     sys.addaudithook(hooks)
 
     import types
@@ -174,7 +195,11 @@ def main() -> None:
     exercises = [spec.exercises[test] for test in job["exercises"]]
     guarded = []
     for target in job["forbid"]:
-        guarded += guard(resolve(target))
+        try:
+            reference = resolve(target)
+        except (ImportError, AttributeError):
+            continue  # not installed here (or renamed): nothing to call, nothing to guard
+        guarded += guard(reference)
     hooks.lock()
     channel.send({"ev": "ready", "guarded": guarded})
 

@@ -140,13 +140,18 @@ def submit(work_root: Path, chapter: str, student: str, notebook: Path | str | d
 
 def autograde(api, chapter: str, student: str) -> GradeReport:
     """Autograde one submission and read its points per test cell from the gradebook."""
+    submitted = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, chapter)) \
+        / f"{chapter}.ipynb"
+    problem = notebook_problem(submitted)
     cwd = os.getcwd()
     try:
         result = api.autograde(chapter, student, force=True)
     finally:
         os.chdir(cwd)
     report = GradeReport(chapter=chapter)
-    if not result["success"]:
+    if problem:
+        report.error = problem
+    elif not result["success"]:
         report.error = "nbgrader could not grade this submission: " + _last_error(result)
     with api.gradebook as gb:
         try:
@@ -167,6 +172,22 @@ def autograde(api, chapter: str, student: str) -> GradeReport:
     return report
 
 
+def notebook_problem(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be graded as a notebook, or None if it can."""
+    import nbformat
+
+    if not path.is_file():
+        return None  # nbgrader scores a missing notebook 0 by itself
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - JSON, encoding or schema errors alike
+        return (f"{path.name} is not a valid notebook ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}); it scores 0")
+    if not isinstance(nb.get("cells"), list):
+        return f"{path.name} is not a valid notebook (no list of cells); it scores 0"
+    return None
+
+
 def _last_error(result: dict) -> str:
     text = (result.get("error") or "") + (result.get("log") or "")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -185,13 +206,23 @@ def chapter_of(path: Path) -> str:
 
 def grade(path: str | Path, chapter: str | None = None, course_root: Path | None = None) -> GradeReport:
     """Grade the learner's notebook at ``path`` against chapter ``chapter`` (default: its stem)."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"path {path} does not exist")
-    chapter = chapter or chapter_of(path)
+    return grade_many([path], chapter=chapter, course_root=course_root)[0]
+
+
+def grade_many(paths, chapter: str | None = None, course_root: Path | None = None) -> list[GradeReport]:
+    """Grade several notebooks in one private course (one release per chapter), in order."""
     import warnings
 
+    paths = [Path(p).resolve() for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"path {path} does not exist")
+    chapters = [chapter or chapter_of(path) for path in paths]
     warnings.filterwarnings("ignore", message=".*not in session.*")  # SQLAlchemy noise in nbgrader
-    with temp_course([chapter], course_root or path.parent) as (api, work_root):
-        submit(work_root, chapter, STUDENT, path)
-        return autograde(api, chapter, STUDENT)
+    with temp_course(sorted(set(chapters)), course_root or paths[0].parent) as (api, work_root):
+        reports = []
+        for i, (path, ch) in enumerate(zip(paths, chapters)):
+            student = STUDENT if len(paths) == 1 else f"{STUDENT}{i + 1}"
+            submit(work_root, ch, student, path)
+            reports.append(autograde(api, ch, student))
+        return reports

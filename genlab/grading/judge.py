@@ -18,6 +18,11 @@ from genlab.grading import plain
 from genlab.grading.spec import (Spec, compare, load_spec, quiz_key_of, reference_answers)
 
 
+# The quiz self-check answers right/wrong: in the grader it would enumerate the answers.
+ALWAYS_FORBIDDEN = ("genlab.quiz:is_correct", "genlab.quiz:check", "genlab.quiz:check_all",
+                    "genlab.quiz:answer_hash", "genlab.quiz:load_bank")
+
+
 @dataclass
 class CellResult:
     test: str
@@ -82,7 +87,7 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
                    class_key=None, timeout: float | None = None) -> dict[str, CellResult]:
     """Points and feedback for every test cell of ``notebook`` (chapter ``chapter``).
 
-    ``class_key(test_id, variable, letter) -> canonical letter`` undoes a class release's
+    ``class_key(variable, letter, right) -> canonical letter`` undoes a class release's
     option shuffle (see :mod:`genlab.grading.classrelease`); None for self-study copies.
     """
     import time
@@ -130,11 +135,36 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
     return results
 
 
+def read_policy() -> dict:
+    """Folders the clean room may not read (the course being graded: solutions, gradebook,
+    submissions) and the ones it may (Python, site-packages, genlab's own package)."""
+    import site
+    import sys
+
+    import genlab
+
+    deny = set()
+    candidates = [os.getcwd()]
+    try:
+        from genlab.grading.course import find_course_root
+
+        candidates.append(str(find_course_root()))
+    except FileNotFoundError:
+        pass
+    for folder in candidates:
+        markers = ("nbgrader_config.py", "gradebook.db", "submitted", "solutions")
+        if len(os.path.abspath(folder)) > 1 and any(os.path.exists(os.path.join(folder, m)) for m in markers):
+            deny.add(os.path.abspath(folder))
+    allow = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(genlab.__file__),
+             *site.getsitepackages(), os.path.dirname(os.__file__)}
+    return {"deny": sorted(deny), "allow": sorted(allow)}
+
+
 def _run_group(spec, notebook, prepared, variables, timeout=None):
     """Clean-room runs until every exercise has a result; restarts skip what crashed."""
     from genlab.grading.sandbox import run_job
 
-    forbid = sorted({t for ex, _, _ in prepared for t in ex.forbidden})
+    forbid = sorted({t for ex, _, _ in prepared for t in ex.forbidden} | set(ALWAYS_FORBIDDEN))
     skip: set[str] = set()
     per_exercise: dict[str, object] = {}
     cell_notes: dict[str, str] = {}
@@ -146,6 +176,7 @@ def _run_group(spec, notebook, prepared, variables, timeout=None):
         if not pending and values is not None:
             break
         job = {"chapter": spec.chapter, "setup": spec.setup, "forbid": forbid,
+               "read_policy": read_policy(),
                "cells": [(gid, src) for gid, src in notebook.answers if gid not in skip],
                "exercises": [ex.test for ex, _ in pending],
                "cases": [enc for _, enc in pending],
@@ -198,7 +229,8 @@ def _run_group(spec, notebook, prepared, variables, timeout=None):
 
 def _judge_exercise(ex, points, result, wanted, cell_notes, notebook) -> CellResult:
     notes = [f"answer cell {gid}: {text}" for gid, text in cell_notes.items()
-             if any(name in src for name in ex.names for g, src in notebook.answers if g == gid)]
+             if gid in ex.names or any(name in src for name in ex.names
+                                        for g, src in notebook.answers if g == gid)]
     if result is None or result[0] == "crash":
         text = result[1] if result else "no result"
         return CellResult(ex.test, 0.0, points, "\n".join([text] + notes), False)
@@ -236,7 +268,7 @@ def _judge_quiz(test, key, points, values, class_key) -> CellResult:
         raw = values.get(variable, {"other": "not defined"})
         given = raw if type(raw) is str else None
         if given is not None and class_key is not None:
-            given = class_key(test, variable, given)
+            given = class_key(variable, given, answer)
         if given == answer:
             right += 1
             lines.append(f"{variable}: right")

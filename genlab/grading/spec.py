@@ -122,8 +122,9 @@ def hidden_region(source: str) -> str:
 def quiz_key_of(source: str) -> dict[str, str] | None:
     """The answer key in a test cell's hidden region, or None if it is not a quiz key.
 
-    Accepted, and nothing else: ``genlab.grading.quiz_key(answer_q1="c", ...)`` calls and
-    ``assert answer_q1 == "c", "message"`` statements (literals only; never executed).
+    Accepted, and nothing else: ``genlab.grading.quiz_key(answer_q1="c", ...)`` calls,
+    ``assert answer_q1 == "c", "message"`` statements and ``print(...)`` calls (ignored);
+    literals only, never executed.
     """
     region = hidden_region(source)
     if not region.strip():
@@ -140,6 +141,9 @@ def quiz_key_of(source: str) -> dict[str, str] | None:
                 if kw.arg is None:
                     return None
                 key[kw.arg] = ast.literal_eval(kw.value)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
+                and _dotted(node.value.func) == "print":
+            continue  # an explanation printed for the feedback
         elif isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) \
                 and isinstance(node.test.left, ast.Name) and len(node.test.ops) == 1 \
                 and isinstance(node.test.ops[0], ast.Eq) \

@@ -69,3 +69,47 @@ def test_assert_letters_names_the_bad_variable():
         quiz.assert_letters(answer_q1="a", answer_q2=None)
     with pytest.raises(AssertionError, match="answer_q1"):
         quiz.assert_letters(answer_q1="B")  # the graded variable must be exactly a letter
+
+
+# --- class releases: options shuffled per class from the instructor's secret -----------
+
+def test_class_permutation_is_per_class_and_always_moves_the_right_option():
+    from genlab.grading.classrelease import permutation
+
+    for q in range(1, 20):
+        mapping = permutation("class-A", "01_gan_losses", q, "c")
+        assert sorted(mapping) == sorted(mapping.values()) == list("abcd")
+        assert mapping["c"] != "c", "the public hash of the right letter must match nothing"
+        assert mapping == permutation("class-A", "01_gan_losses", q, "c")  # reproducible
+    assert any(permutation("class-A", "01_gan_losses", q, "c") != permutation("class-B", "01_gan_losses", q, "c")
+               for q in range(1, 20))
+
+
+def test_class_release_shuffles_the_text_and_the_judge_maps_letters_back():
+    from genlab.grading.classrelease import judge_key, permutation, shuffle_markdown
+
+    text = ("**Q1.** Which?\n\n- a) first\n- b) second, which runs\n  over two lines\n"
+            "- c) third\n- d) fourth\n\n**Q2.** Other?\n\n- a) x\n- b) y\n- c) z\n- d) w")
+    shuffled = shuffle_markdown(text, "00_welcome", "s3cret", {1: "b", 2: "d"})
+    mapping = permutation("s3cret", "00_welcome", 1, "b")
+    shown_right = mapping["b"]
+    assert f"- {shown_right}) second, which runs\n  over two lines" in shuffled
+    assert sorted(shuffled.splitlines()) != sorted(text.splitlines()) or shuffled != text
+    assert "**Q2.**" in shuffled and shuffled.count("- a) ") == 2
+    import os
+    os.environ["GENLAB_CLASS_SECRET"] = "s3cret"
+    try:
+        canonical = judge_key("00_welcome")
+        assert canonical("answer_q1", shown_right, "b") == "b"
+        assert canonical("answer_q1", "b", "b") != "b"  # the self-study letter is wrong here
+        assert canonical("preset_a", "gan", "gan") == "gan"  # not a lettered question
+    finally:
+        del os.environ["GENLAB_CLASS_SECRET"]
+    # with the real key of 00_welcome Q1 ("c"): the public hash rejects the class's right letter
+    class_right = permutation("s3cret", "00_welcome", 1, "c")["c"]
+    assert not quiz.is_correct("00_welcome", "q1", class_right)
+
+
+def test_graded_by_instructor_says_so(capsys):
+    quiz.graded_by_instructor("00_welcome")
+    assert "graded by your instructor" in capsys.readouterr().out

@@ -1,0 +1,131 @@
+"""``genlab autograde ASSIGNMENT --workers N``: a class's submissions graded in parallel.
+
+nbgrader grades one submission after another (its issue #174) and its gradebook is a
+single sqlite file, so the work is split where it can be:
+
+1. in parallel (``workers`` threads, each waiting on its own clean-room processes): every
+   submission's answers are graded by the judge (:func:`genlab.grading.judge.grade_notebook`);
+2. one after another, through nbgrader's API (``NbGraderAPI.autograde``): sanitizing,
+   the autograded copy, and the scores written into the instructor's gradebook. The
+   clean-room step of that run finds the result of step 1 (same chapter, same answer
+   cells) in :data:`genlab.grading.nbgrader_plugin.PRECOMPUTED` instead of grading again.
+
+Each submission is isolated exactly as in ``nbgrader autograde``; a submission that hangs
+or crashes costs its own exercises, never another student's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ClassReport:
+    assignment: str
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # student -> (score, max)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds_parallel: float = 0.0
+    seconds_gradebook: float = 0.0
+    cpu_seconds: float = 0.0  # this process and every clean-room process
+
+    def table(self) -> str:
+        width = max([len(s) for s in self.scores] + [len("student")])
+        lines = [f"{'student':<{width}}  score", f"{'-' * width}  -----"]
+        for student, (score, top) in sorted(self.scores.items()):
+            note = f"  ({self.errors[student]})" if student in self.errors else ""
+            lines.append(f"{student:<{width}}  {score:g} / {top:g}{note}")
+        lines.append(f"{len(self.scores)} submissions: judged in {self.seconds_parallel:.1f} s, "
+                     f"gradebook in {self.seconds_gradebook:.1f} s, {self.cpu_seconds:.1f} CPU s")
+        return "\n".join(lines)
+
+
+def submitted_students(work_root: Path, assignment: str) -> list[str]:
+    folder = work_root / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
+
+
+def _source_tests(work_root: Path, course_root: Path, assignment: str):
+    import nbformat
+
+    from genlab.grading.judge import Notebook
+
+    for root in (work_root, course_root):
+        path = root / "solutions" / assignment / f"{assignment}.ipynb"
+        if path.is_file():
+            return Notebook.from_nbformat(nbformat.read(path, as_version=4)).tests
+    raise FileNotFoundError(f"no instructor source solutions/{assignment}/{assignment}.ipynb")
+
+
+def _judge_one(chapter: str, path: Path, tests):
+    """Clean-room results of one submission, or None when it cannot be read."""
+    import nbformat
+
+    from genlab.grading import nbgrader_plugin
+    from genlab.grading.judge import Notebook, grade_notebook
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - nbgrader reports it, the gradebook gets zeros
+        return None
+    notebook = Notebook.from_nbformat(nb)
+    notebook = Notebook(notebook.answers, dict(tests))
+    results = grade_notebook(chapter, notebook, class_key=nbgrader_plugin._class_key(chapter))
+    nbgrader_plugin.PRECOMPUTED[nbgrader_plugin.fingerprint(chapter, notebook)] = results
+    return results
+
+
+def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = None,
+                    course_root: Path | None = None, students: list[str] | None = None
+                    ) -> ClassReport:
+    """Grade every submission of ``assignment`` in the course at ``work_root`` (default: the
+    course root itself) with ``workers`` parallel judges; scores go into its gradebook."""
+    import warnings
+
+    from genlab.grading.course import autograde, find_course_root, make_api
+    from genlab.grading.spec import load_spec
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    course_root = find_course_root(course_root)
+    work_root = Path(work_root or course_root).resolve()
+    students = students or submitted_students(work_root, assignment)
+    if not students:
+        raise ValueError(f"no submissions of {assignment!r} under {work_root / 'submitted'}")
+    report = ClassReport(assignment)
+    cpu0 = _cpu_now()
+    start = time.perf_counter()
+    if load_spec(assignment) is not None:
+        tests = _source_tests(work_root, course_root, assignment)
+        paths = {s: work_root / "submitted" / s / assignment / f"{assignment}.ipynb" for s in students}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda s: _judge_one(assignment, paths[s], tests), students))
+    report.seconds_parallel = time.perf_counter() - start
+    start = time.perf_counter()
+    api = make_api(course_root, work_root)
+    cwd = os.getcwd()
+    try:
+        for student in students:
+            graded = autograde(api, assignment, student)
+            report.scores[student] = (graded.score, graded.max_score)
+            if graded.error:
+                report.errors[student] = graded.error
+    finally:
+        os.chdir(cwd)
+    report.seconds_gradebook = time.perf_counter() - start
+    report.cpu_seconds = _cpu_now() - cpu0
+    return report
+
+
+def _cpu_now() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
