@@ -32,6 +32,7 @@ $(PROXY): classroom/package.json classroom/package-lock.json
 # A demo class on http://127.0.0.1:$(CLASSROOM_PORT): log in as instructor, student1 or
 # student2, password genlab-demo. State (homes, exchange, hub database) in classroom/.state.
 classroom: $(READY) $(PROXY)
+	@echo "demo class on http://127.0.0.1:$(CLASSROOM_PORT): users instructor, student1, student2; password genlab-demo"
 	PATH="$(abspath $(BIN)):$$PATH" GENLAB_CLASSROOM_PORT=$(CLASSROOM_PORT) \
 		$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
 
