@@ -1,8 +1,9 @@
 """Every chapter through nbgrader: release, blank submission, solutions.
 
-The autograde of the untouched student notebook is also the proof that the student
-version runs (errors only in exercise cells); the autograde of the solutions proves
-that every graded cell passes.
+Autograding goes through the clean room (docs/grading.md): the untouched student notebook
+scores 0 with errors only in its test cells, the solutions score every point. That the
+student version runs end to end (errors only in exercise cells) is checked by
+tests/notebooks, which executes it.
 """
 
 from __future__ import annotations
