@@ -17,8 +17,9 @@ with both terms batch means, as in Diffusers' ``examples/dreambooth/train_dreamb
 
 Two variants train on the shared Accelerate loop (:mod:`genlab.finetune.loop`):
 
-- **full**: every UNet weight trains (the text encoder stays frozen, Diffusers' default);
-  the result is a whole new UNet checkpoint.
+- **full**: every UNet weight trains, and with ``train_text_encoder=True`` every
+  text-encoder weight too (Diffusers' ``--train_text_encoder``; frozen by default); the
+  result is a whole new UNet (and text encoder) checkpoint.
 - **LoRA-DreamBooth** (Diffusers' ``train_dreambooth_lora.py``): the UNet is frozen and PEFT
   adds rank-r updates to the attention projections through ``unet.add_adapter(LoraConfig)``
   (Hu et al. 2021); only those train, and :func:`save_lora` writes them with
@@ -36,6 +37,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from genlab._checks import check_int, check_positive, check_same_shape, check_tensor
 
@@ -139,6 +141,21 @@ def _latents(parts, images: torch.Tensor) -> torch.Tensor:
     return (latents * vae.config.scaling_factor).cpu()
 
 
+def _token_ids(parts, prompts: list[str]) -> torch.Tensor:
+    tok = parts.tokenizer(prompts, padding="max_length", max_length=parts.tokenizer.model_max_length,
+                          truncation=True, return_tensors="pt")
+    return tok.input_ids
+
+
+class TextToImage(nn.Module):
+    """UNet and text encoder in one module, so the loop can prepare, move and train both."""
+
+    def __init__(self, unet, text_encoder):
+        super().__init__()
+        self.unet = unet
+        self.text_encoder = text_encoder
+
+
 @torch.no_grad()
 def _embed(parts, prompts: list[str]) -> torch.Tensor:
     from genlab.pretrained.digits_t2i import encode_prompts
@@ -171,7 +188,9 @@ class DreamBoothBatches:
         self.batch_size, self.seed = batch_size, seed
         self.num_train_timesteps = parts.noise_scheduler.config.num_train_timesteps
         self.instance = _latents(parts, instance_images)
-        self.instance_text = _embed(parts, [instance_prompt(d, identifier) for d in instance_digits])
+        prompts = [instance_prompt(d, identifier) for d in instance_digits]
+        self.instance_text = _embed(parts, prompts)
+        self.instance_ids = _token_ids(parts, prompts)
         self.prior = class_images is not None
         if self.prior:
             check_tensor("class_images", class_images, ndim=4)
@@ -182,21 +201,25 @@ class DreamBoothBatches:
             self.classes = _latents(parts, class_images)
             # One embedding per class prompt, indexed per image (few prompts, many images).
             unique = sorted(set(class_digits))
-            table = _embed(parts, [class_prompt(d) for d in unique])
-            self.class_text = table[[unique.index(d) for d in class_digits]]
+            rows = [unique.index(d) for d in class_digits]
+            self.class_text = _embed(parts, [class_prompt(d) for d in unique])[rows]
+            self.class_ids = _token_ids(parts, [class_prompt(d) for d in unique])[rows]
 
     def __call__(self, step: int) -> dict:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randint(len(self.instance), (self.batch_size,), generator=g)
         x0, text = [self.instance[idx]], [self.instance_text[idx]]
+        ids = [self.instance_ids[idx]]
         if self.prior:
             cidx = torch.randint(len(self.classes), (self.batch_size,), generator=g)
             x0.append(self.classes[cidx])
             text.append(self.class_text[cidx])
+            ids.append(self.class_ids[cidx])
         x0, text = torch.cat(x0), torch.cat(text)
         return {
             "x0": x0,
-            "encoder_hidden_states": text,
+            "encoder_hidden_states": text,  # of the frozen text encoder
+            "input_ids": torch.cat(ids),     # for a text encoder that trains
             "noise": torch.randn(x0.shape, generator=g),
             "timesteps": torch.randint(self.num_train_timesteps, (len(x0),), generator=g),
             "num_instance": torch.tensor(self.batch_size),
@@ -204,13 +227,19 @@ class DreamBoothBatches:
 
 
 def dreambooth_loss_fn(noise_scheduler, prior_weight: float = 1.0):
-    """``loss_fn(unet, batch)`` for the loop: epsilon MSE, with the prior term when the
-    batch carries class images. Logs ``instance_loss`` and ``prior_loss`` separately."""
+    """``loss_fn(model, batch)`` for the loop: epsilon MSE, with the prior term when the
+    batch carries class images. Logs ``instance_loss`` and ``prior_loss`` separately.
+    ``model`` is the UNet (the batch carries the frozen text encoder's embeddings) or a
+    :class:`TextToImage` (its text encoder encodes the batch's ``input_ids``)."""
     check_positive("prior_weight", prior_weight, allow_zero=True)
 
-    def loss_fn(unet, batch):
+    def loss_fn(model, batch):
+        if isinstance(model, TextToImage):
+            unet, text = model.unet, model.text_encoder(batch["input_ids"])[0]
+        else:
+            unet, text = model, batch["encoder_hidden_states"]
         x_t = noise_scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
-        pred = unet(x_t, batch["timesteps"], batch["encoder_hidden_states"]).sample
+        pred = unet(x_t, batch["timesteps"], text).sample
         k = int(batch["num_instance"])
         if k == len(pred):
             return F.mse_loss(pred.float(), batch["noise"].float())
@@ -276,7 +305,8 @@ def train_dreambooth(parts, instance_images: torch.Tensor, instance_digits, conf
                      class_images: torch.Tensor | None = None, class_digits=None,
                      prior_weight: float = 1.0, batch_size: int = 4, lora_rank: int | None = None,
                      lora_alpha: float | None = None, adapter_name: str = IDENTIFIER,
-                     identifier: str = IDENTIFIER, callbacks=()):
+                     identifier: str = IDENTIFIER, train_text_encoder: bool = False,
+                     callbacks=()):
     """Fine-tune ``parts.unet`` on the subject, in place; return the loop's History.
 
     instance_images: the few subject images ``(k, C, H, W)`` in the model's pixel range;
@@ -286,6 +316,9 @@ def train_dreambooth(parts, instance_images: torch.Tensor, instance_digits, conf
     None trains without it (plain fine-tuning, to show language drift).
     lora_rank: None fine-tunes every UNet weight; an int freezes the UNet and trains a LoRA
     adapter of that rank named ``adapter_name`` (:func:`add_lora`).
+    train_text_encoder: also fine-tune every text-encoder weight (Diffusers'
+    ``--train_text_encoder``; full variant only): the identifier's prompts can then move
+    away from the class prompts in the text embedding, not only in the UNet.
     config: a :class:`genlab.finetune.loop.TrainConfig` (default: 150 steps, lr 1e-3 for
     full, 1e-2 for LoRA, chosen on the course's model; Stable Diffusion wants 5e-6 / 1e-4).
     The UNet is left in eval mode; ``History.meta`` records the trainable parameters.
@@ -296,6 +329,8 @@ def train_dreambooth(parts, instance_images: torch.Tensor, instance_digits, conf
         config = TrainConfig(steps=150, lr=1e-3 if lora_rank is None else 1e-2)
     unet = parts.unet
     parts.text_encoder.requires_grad_(False)
+    if train_text_encoder and lora_rank is not None:
+        raise ValueError("train_text_encoder works with the full variant (lora_rank=None) only")
     if lora_rank is None:
         unet.requires_grad_(True)
     else:
@@ -303,11 +338,18 @@ def train_dreambooth(parts, instance_images: torch.Tensor, instance_digits, conf
     batches = DreamBoothBatches(parts, instance_images, instance_digits, class_images,
                                 class_digits, batch_size=batch_size, seed=config.seed,
                                 identifier=identifier)
-    history = finetune(unet, dreambooth_loss_fn(parts.noise_scheduler, prior_weight), batches,
+    model = unet
+    if train_text_encoder:
+        parts.text_encoder.requires_grad_(True)
+        model = TextToImage(unet, parts.text_encoder)
+    history = finetune(model, dreambooth_loss_fn(parts.noise_scheduler, prior_weight), batches,
                        config, callbacks=callbacks)
     unet.requires_grad_(False)
+    parts.text_encoder.requires_grad_(False)
     unet.eval()
+    parts.text_encoder.eval()
     history.meta["variant"] = ("lora" if lora_rank is not None else "full") + \
+        ("+text encoder" if train_text_encoder else "") + \
         ("+prior" if class_images is not None else "")
     return history
 

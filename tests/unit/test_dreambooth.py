@@ -120,6 +120,11 @@ def test_batches_hold_subject_then_class_images_with_their_prompts(parts):
                 i = next(i for i in range(4) if torch.equal(class_images[i], x0))
                 expected = embed(DB.class_prompt(class_digits[i]))
             torch.testing.assert_close(batch["encoder_hidden_states"][j], expected)
+    # the token ids of each row's prompt, for a text encoder that trains
+    for j, prompt in ((0, None), (7, None)):
+        got = parts.tokenizer.decode(batch["input_ids"][j], skip_special_tokens=True)
+        assert got in {DB.instance_prompt(3), DB.instance_prompt(7)} if j < 5 else \
+            got in {DB.class_prompt(3), DB.class_prompt(7)}
     assert batch["timesteps"].dtype == torch.long
     assert 0 <= batch["timesteps"].min() and batch["timesteps"].max() < 1000
     # seeded by (seed, step): the same step gives the same batch, the next a different one
@@ -146,6 +151,23 @@ def test_full_dreambooth_changes_the_unet_only_and_logs_both_loss_terms(parts):
     changed = [k for k, v in parts.unet.state_dict().items() if not torch.equal(v, unet_before[k])]
     assert len(changed) > 0.5 * len(unet_before)
     assert all(torch.equal(v, text_before[k]) for k, v in parts.text_encoder.state_dict().items())
+
+
+def test_training_the_text_encoder_too_moves_both_and_keeps_the_tokenizer(parts):
+    images, digits = _subject()
+    text_before = {k: v.clone() for k, v in parts.text_encoder.state_dict().items()}
+    n_vocab = len(parts.tokenizer)
+    history = DB.train_dreambooth(parts, images, digits, _config(), class_images=images.flip(-1),
+                                  class_digits=digits, batch_size=2, train_text_encoder=True)
+    assert history.meta["variant"] == "full+text encoder+prior"
+    assert history.meta["trainable_parameters"] == (DB.count_parameters(parts.unet)
+                                                    + DB.count_parameters(parts.text_encoder))
+    changed = [k for k, v in parts.text_encoder.state_dict().items()
+               if not torch.equal(v, text_before[k])]
+    assert changed and len(parts.tokenizer) == n_vocab
+    assert not any(p.requires_grad for p in parts.text_encoder.parameters())  # frozen after
+    with pytest.raises(ValueError, match="train_text_encoder"):
+        DB.train_dreambooth(parts, images, digits, _config(), lora_rank=4, train_text_encoder=True)
 
 
 def _latents(pipe, prompt="a handwritten sks digit five", seed=0, **kwargs):
