@@ -671,8 +671,8 @@ print(f"FID of the 20 training nines to the held-out nines: {floor:.1f}")
 # copy of the generator with the lowest FID and puts it back at the end.
 
 # %%
-config = gan_transfer.TransferConfig(steps=genlab.budget(600, 40), lr=2e-3,
-                                     eval_every=genlab.budget(50, 20))
+config = gan_transfer.TransferConfig(steps=genlab.budget(600, 20), lr=2e-3,
+                                     eval_every=genlab.budget(50, 10))
 G_full, D_full = load_dcgan_digits_0to8(device)
 run_full = gan_transfer.transfer_gan(G_full, D_full, nines_train, nines_held_out,
                                      config, evaluator=evaluator)
