@@ -5,10 +5,11 @@ single sqlite file, so the work is split where it can be:
 
 1. in parallel (``workers`` threads, each waiting on its own clean-room processes): every
    submission's answers are graded by the judge (:func:`genlab.grading.judge.grade_notebook`);
-2. one after another, through nbgrader's API (``NbGraderAPI.autograde``): sanitizing,
-   the autograded copy, and the scores written into the instructor's gradebook. The
-   clean-room step of that run finds the result of step 1 (same chapter, same answer
-   cells) in :data:`genlab.grading.nbgrader_plugin.PRECOMPUTED` instead of grading again.
+2. as each one is judged, in the calling thread, one at a time: nbgrader's own autograde
+   (``NbGraderAPI.autograde``: sanitizing, the autograded copy, the scores written into the
+   instructor's gradebook). Its clean-room step finds the result of step 1 (same chapter,
+   same answer cells) in :data:`genlab.grading.nbgrader_plugin.PRECOMPUTED` instead of
+   grading again.
 
 Each submission is isolated exactly as in ``nbgrader autograde``; a submission that hangs
 or crashes costs its own exercises, never another student's.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,8 @@ class ClassReport:
     assignment: str
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # student -> (score, max)
     errors: dict[str, str] = field(default_factory=dict)
-    seconds_parallel: float = 0.0
-    seconds_gradebook: float = 0.0
+    seconds_total: float = 0.0
+    seconds_gradebook: float = 0.0  # of which in nbgrader's autograde (one at a time)
     cpu_seconds: float = 0.0  # this process and every clean-room process
 
     def table(self) -> str:
@@ -38,8 +39,9 @@ class ClassReport:
         for student, (score, top) in sorted(self.scores.items()):
             note = f"  ({self.errors[student]})" if student in self.errors else ""
             lines.append(f"{student:<{width}}  {score:g} / {top:g}{note}")
-        lines.append(f"{len(self.scores)} submissions: judged in {self.seconds_parallel:.1f} s, "
-                     f"gradebook in {self.seconds_gradebook:.1f} s, {self.cpu_seconds:.1f} CPU s")
+        lines.append(f"{len(self.scores)} submissions in {self.seconds_total:.1f} s "
+                     f"({self.seconds_gradebook:.1f} s of it in nbgrader's autograde), "
+                     f"{self.cpu_seconds:.1f} CPU s")
         return "\n".join(lines)
 
 
@@ -62,7 +64,13 @@ def _source_tests(work_root: Path, course_root: Path, assignment: str):
     raise FileNotFoundError(f"no instructor source solutions/{assignment}/{assignment}.ipynb")
 
 
-def _judge_one(chapter: str, path: Path, tests):
+def _record(report, student, graded) -> None:
+    report.scores[student] = (graded.score, graded.max_score)
+    if graded.error:
+        report.errors[student] = graded.error
+
+
+def _judge_one(chapter: str, path: Path, tests, policy=None):
     """Clean-room results of one submission, or None when it cannot be read."""
     import nbformat
 
@@ -75,7 +83,8 @@ def _judge_one(chapter: str, path: Path, tests):
         return None
     notebook = Notebook.from_nbformat(nb)
     notebook = Notebook(notebook.answers, dict(tests))
-    results = grade_notebook(chapter, notebook, class_key=nbgrader_plugin._class_key(chapter))
+    results = grade_notebook(chapter, notebook, class_key=nbgrader_plugin._class_key(chapter),
+                             policy=policy)
     nbgrader_plugin.PRECOMPUTED[nbgrader_plugin.fingerprint(chapter, notebook)] = results
     return results
 
@@ -101,24 +110,32 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
     report = ClassReport(assignment)
     cpu0 = _cpu_now()
     start = time.perf_counter()
-    if load_spec(assignment) is not None:
-        tests = _source_tests(work_root, course_root, assignment)
-        paths = {s: work_root / "submitted" / s / assignment / f"{assignment}.ipynb" for s in students}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda s: _judge_one(assignment, paths[s], tests), students))
-    report.seconds_parallel = time.perf_counter() - start
-    start = time.perf_counter()
     api = make_api(course_root, work_root)
+    paths = {s: work_root / "submitted" / s / assignment / f"{assignment}.ipynb" for s in students}
     cwd = os.getcwd()
     try:
-        for student in students:
-            graded = autograde(api, assignment, student)
-            report.scores[student] = (graded.score, graded.max_score)
-            if graded.error:
-                report.errors[student] = graded.error
+        if load_spec(assignment) is None:  # no clean room for it: nbgrader's kernel, in turn
+            for student in students:
+                _record(report, student, autograde(api, assignment, student))
+        else:
+            from genlab.grading.judge import read_policy
+
+            tests = _source_tests(work_root, course_root, assignment)
+            policy = read_policy(extra_deny=(work_root, course_root))
+            # judges run `workers` at a time; each finished submission goes through nbgrader
+            # (gradebook, autograded copy) here while the others are still being judged
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_judge_one, assignment, paths[s], tests, policy): s
+                           for s in students}
+                for future in as_completed(futures):
+                    student = futures[future]
+                    future.result()
+                    t0 = time.perf_counter()
+                    _record(report, student, autograde(api, assignment, student))
+                    report.seconds_gradebook += time.perf_counter() - t0
     finally:
         os.chdir(cwd)
-    report.seconds_gradebook = time.perf_counter() - start
+    report.seconds_total = time.perf_counter() - start
     report.cpu_seconds = _cpu_now() - cpu0
     return report
 

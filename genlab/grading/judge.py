@@ -84,7 +84,8 @@ def _expected(exercise, encoded_cases):
 
 
 def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
-                   class_key=None, timeout: float | None = None) -> dict[str, CellResult]:
+                   class_key=None, timeout: float | None = None,
+                   policy: dict | None = None) -> dict[str, CellResult]:
     """Points and feedback for every test cell of ``notebook`` (chapter ``chapter``).
 
     ``class_key(variable, letter, right) -> canonical letter`` undoes a class release's
@@ -121,7 +122,8 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
             encoded = _cases(ex, base_seed + 1000 * (k + 1))
             prepared.append((ex, encoded, _expected(ex, encoded)))
         outcome_values, per_exercise, cell_notes, used = _run_group(
-            spec, notebook, prepared, variables if index == 0 else [], timeout)
+            spec, notebook, prepared, variables if index == 0 else [], timeout,
+            policy or read_policy())
         cpu += used
         for ex, encoded, wanted in prepared:
             points = notebook.tests[ex.test][1]
@@ -135,7 +137,7 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
     return results
 
 
-def read_policy() -> dict:
+def read_policy(extra_deny=()) -> dict:
     """Folders the clean room may not read (the course being graded: solutions, gradebook,
     submissions) and the ones it may (Python, site-packages, genlab's own package)."""
     import site
@@ -144,7 +146,7 @@ def read_policy() -> dict:
     import genlab
 
     deny = set()
-    candidates = [os.getcwd()]
+    candidates = [os.getcwd(), *map(str, extra_deny)]
     try:
         from genlab.grading.course import find_course_root
 
@@ -160,7 +162,7 @@ def read_policy() -> dict:
     return {"deny": sorted(deny), "allow": sorted(allow)}
 
 
-def _run_group(spec, notebook, prepared, variables, timeout=None):
+def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None):
     """Clean-room runs until every exercise has a result; restarts skip what crashed."""
     from genlab.grading.sandbox import run_job
 
@@ -176,7 +178,7 @@ def _run_group(spec, notebook, prepared, variables, timeout=None):
         if not pending and values is not None:
             break
         job = {"chapter": spec.chapter, "setup": spec.setup, "forbid": forbid,
-               "read_policy": read_policy(),
+               "read_policy": policy or read_policy(),
                "cells": [(gid, src) for gid, src in notebook.answers if gid not in skip],
                "exercises": [ex.test for ex, _ in pending],
                "cases": [enc for _, enc in pending],
