@@ -117,7 +117,10 @@ class LiveLossPlot:
 
     def _show(self) -> None:
         shell = _ipython_kernel()
-        if shell is None:
+        import matplotlib
+
+        if shell is None or matplotlib.get_backend().lower() == "agg":
+            # a script, a test, or a headless kernel (MPLBACKEND=Agg): nothing to show
             self.fig.canvas.draw()
             return
         from IPython.display import display

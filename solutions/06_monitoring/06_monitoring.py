@@ -62,16 +62,21 @@ print(f"test accuracy {digits_features.test_accuracy(net):.3f}, "
 # A GAN has two networks and two losses. Summing them or plotting only one hides how the
 # game goes: the discriminator's loss `d_loss` falls when it wins, the generator's
 # `g_loss` falls when it wins. Our loop logs them as separate series in a `History`, and
-# an `EvalHook` adds the digits-FID and IS of 500 samples every 75 steps, beside them.
+# an `EvalHook` adds the digits-FID and IS of 500 samples every 75 steps, beside them. A
+# `genlab.viz.LiveLossPlot` in the same callback list draws the three series in panels
+# of their own, each on its own scale, while the run trains.
 
 # %%
 n_steps = genlab.budget(600, 40)
 every = genlab.budget(75, 20)
 G = genlab.models.dcgan_digits.DigitsGenerator()
 D = genlab.models.dcgan_digits.DigitsDiscriminator()
+live = genlab.viz.LiveLossPlot({"D": ["d_loss"], "G": ["g_loss"], "digits-FID": ["fid"]},
+                               every=every, smooth=20)
 history = genlab.train.gan_digits.train_gan_digits(
     G, D, n_steps, lr_g=1e-3, lr_d=1e-3, device=device,
-    callback=hooks.EvalHook(every=every, n_samples=500))
+    callback=[hooks.EvalHook(every=every, n_samples=500), live])
+live.close()
 print(f"trained {n_steps} steps in {history.meta['train_seconds']:.1f} CPU s; "
       f"last FID {history.last('fid'):.1f}")
 
