@@ -38,3 +38,27 @@ def test_colab_cell_comes_first_everywhere():
     for chapter in CHAPTERS:
         nb = nbformat.read(ROOT / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
         assert "google.colab" in nb.cells[0].source
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_test_cell_is_graded_by_the_clean_room(chapter):
+    """A chapter with a spec (genlab/grading/specs) covers each test cell: an Exercise, or a
+    quiz key in the hidden region; its answer cells define what the exercises call."""
+    from genlab.grading.judge import Notebook
+    from genlab.grading.spec import load_spec, quiz_key_of, spec_check_of
+
+    spec = load_spec(chapter)
+    if spec is None:
+        pytest.skip(f"{chapter} has no clean-room spec: nbgrader executes it in a kernel")
+    nb = Notebook.from_nbformat(nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb",
+                                              as_version=4))
+    answers = "\n".join(src for _, src in nb.answers)
+    for test, (source, _points) in nb.tests.items():
+        if test in spec.exercises:
+            assert spec_check_of(source) == (chapter, test), \
+                f"{test}: the hidden region should be genlab.grading.check_here({chapter!r}, {test!r})"
+            for name in spec.exercises[test].names:
+                assert f"def {name}(" in answers or f"{name} =" in answers, f"{test}: no answer defines {name}"
+        else:
+            assert quiz_key_of(source), f"{test}: neither an Exercise of the spec nor a quiz key"
+    assert set(spec.exercises) <= set(nb.tests), "the spec names test cells the notebook lacks"
