@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ WRONG_COUNT = '''def count_parameters(model):
     """Counts every parameter, frozen ones too: the visible test passes, a hidden one fails."""
     return sum(p.numel() for p in model.parameters())
 '''
+QUIZ_CELL = "quiz_answers"
 TERMINAL_STUDENT = "student2"  # the other one clicks through the Assignment List
 ANSWERS = {"student1": SOLVED, "student2": {"count_parameters": WRONG_COUNT}}
 EXPECTED = {"student1": (4.0, 4.0), "student2": (2.0, 4.0)}
@@ -55,6 +57,9 @@ def classroom(tmp_path_factory):
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     shutil.copytree(ROOT / "solutions" / CHAPTER, course / "solutions" / CHAPTER,
                     ignore=shutil.ignore_patterns("*.py", "__pycache__", ".ipynb_checkpoints"))
+    # A class, not self-study: the instructor's secret shuffles the quiz options of the
+    # release (genlab/grading/classrelease.py); students never see this file.
+    (course / ".genlab-class-secret").write_text(secrets.token_hex(16))
     hub = hubdriver.Hub(state=base / "state", course_root=course, exchange=base / "exchange")
     try:
         hub.start()
@@ -132,8 +137,48 @@ def strip_markers(source: str) -> str:
                      if line.strip() not in {"### BEGIN SOLUTION", "### END SOLUTION"})
 
 
+def quiz_options(notebook: dict) -> dict[int, dict[str, str]]:
+    """``{question: {letter: option text}}`` read from the notebook's markdown."""
+    found: dict[int, dict[str, str]] = {}
+    question = None
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            line = line.strip()
+            if match := re.match(r"\*\*Q(\d+)\.\*\*", line):
+                question = int(match.group(1))
+                found[question] = {}
+            elif (match := re.match(r"- ([a-d])\) (.+)", line)) and question is not None:
+                found[question][match.group(1)] = match.group(2).strip()
+    return found
+
+
+def class_quiz_answers(released: dict, source: dict, solution: str) -> str:
+    """The right quiz answers in the letters this class's release shows.
+
+    A class release (a class secret in the course) shuffles the options; the right option is
+    found again by its text, the letter a student in this class would pick.
+    """
+    key = {int(q): letter for q, letter in re.findall(r'answer_q(\d+) = "([a-d])"', solution)}
+    in_source, in_release = quiz_options(source), quiz_options(released)
+    lines, moved = [], 0
+    for question, letter in sorted(key.items()):
+        text = in_source[question][letter]
+        shown = [shown for shown, option in in_release[question].items() if option == text]
+        assert len(shown) == 1, f"Q{question}: the release does not show {text!r} once"
+        moved += shown[0] != letter
+        lines.append(f'answer_q{question} = "{shown[0]}"')
+    assert moved, "the class release did not shuffle the quiz options (no class secret?)"
+    return "\n".join(lines) + "\n"
+
+
 def answer(notebook: dict, answers) -> dict:
-    """The fetched notebook with the student's answers typed into its answer cells."""
+    """The fetched notebook with the student's answers typed into its answer cells.
+
+    Both students answer the quiz right (in the class's letters); ``answers`` says what else
+    they write: the instructor's solutions, or the given source for some cells.
+    """
     source_nb = json.loads((ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb").read_text())
     solution = {cell["metadata"]["nbgrader"]["grade_id"]: "".join(cell["source"])
                 for cell in source_nb["cells"]
@@ -144,7 +189,9 @@ def answer(notebook: dict, answers) -> dict:
         if not meta.get("solution"):
             continue
         grade_id = meta["grade_id"]
-        if answers == SOLVED or grade_id not in answers:
+        if grade_id == QUIZ_CELL:
+            cell["source"] = class_quiz_answers(notebook, source_nb, solution[grade_id])
+        elif answers == SOLVED or grade_id not in answers:
             cell["source"] = strip_markers(solution[grade_id])
         else:
             cell["source"] = answers[grade_id]
@@ -197,7 +244,7 @@ def test_class_roundtrip(classroom, tokens):
     instructor_runs(hub, "nbgrader", "collect", CHAPTER)
     for user in STUDENTS:
         assert (hub.course_root / "submitted" / user / CHAPTER / f"{CHAPTER}.ipynb").is_file()
-    instructor_runs(hub, "nbgrader", "autograde", CHAPTER)
+    instructor_runs(hub, "genlab", "autograde", CHAPTER)  # the clean-room judge, in parallel
     times["autograde"] = time.perf_counter() - start
     print(f"autograded after {times['autograde']:.0f} s", flush=True)
     instructor_runs(hub, "nbgrader", "generate_feedback", CHAPTER)
