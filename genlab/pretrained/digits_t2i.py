@@ -93,7 +93,7 @@ RECIPE = {
         "prediction_type": "epsilon",
         "clip_sample": False,
     },
-    "steps": 1500,
+    "steps": 750,
     "batch_size": 128,
     "lr": 2e-3,
     "warmup_steps": 100,
