@@ -157,7 +157,12 @@ c.Spawner.pre_spawn_hook = course_environment
 
 # The exchange root must exist and be writable by every account, sticky like /tmp.
 os.makedirs(EXCHANGE_ROOT, exist_ok=True)
-os.chmod(EXCHANGE_ROOT, 0o1777)
+if os.stat(EXCHANGE_ROOT).st_mode & 0o7777 != 0o1777:
+    try:
+        os.chmod(EXCHANGE_ROOT, 0o1777)
+    except PermissionError:
+        print(f"warning: the exchange {EXCHANGE_ROOT} is not mode 1777 and the hub may not "
+              "change it; students cannot submit until it is (chmod 1777)", file=sys.stderr)
 
 # ---------------------------------------------------------------- who logs in and where servers run
 # DEMO on loopback. For a real class replace this block: an authenticator of your choice
