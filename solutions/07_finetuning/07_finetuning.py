@@ -31,6 +31,7 @@
 import copy
 import os
 import tempfile
+import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import matplotlib.pyplot as plt
@@ -45,6 +46,8 @@ from genlab.pretrained import tiny_lm
 
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
+# Two deprecation notices of the pinned transformers/peft pair, harmless here.
+warnings.filterwarnings("ignore", message=".*(is_gradient_checkpointing|past_key_values).*")
 device = genlab.get_device()
 genlab.seed_everything(0)
 torch.set_num_threads(1)  # tiny models: extra threads cost more than they save
