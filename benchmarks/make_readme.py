@@ -23,6 +23,7 @@ SECTIONS = [
     ("quality_ddpm_3min_recipe.md", "DDPM on digits: the warmup-cosine + min-SNR recipe", "python benchmarks/quality.py --recipe minsnr --seeds 0 1 2 --tag ddpm_3min_recipe"),
     ("gan_transfer.md", "Few-shot GAN transfer: full fine-tuning versus FreezeD (chapter 07)", "python benchmarks/gan_transfer.py"),
     ("finetune.md", "Fine-tuning methods on the tiny Llama (chapter 07)", "python benchmarks/finetune.py"),
+    ("personalization.md", "Personalization: guidance, DreamBooth, LoRA, textual inversion (chapter 08)", "python benchmarks/personalization.py"),
     ("browser.md", "Browser tests: JupyterLab and headless Chromium", "GENLAB_RECORD_BROWSER_TIMES=1 pytest tests/browser -p no:xdist"),
 ]
 
