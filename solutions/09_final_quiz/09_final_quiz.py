@@ -335,7 +335,7 @@ assert answer_q16 == "c", "Q16: not the right option; see the explanation above.
 # A text-to-image diffusion model samples with classifier-free guidance, $\hat\epsilon = \epsilon(x_t, \varnothing) + w\,(\epsilon(x_t, c) - \epsilon(x_t, \varnothing))$. On the course's digits model, what happens as $w$ goes from 1 to 8?
 #
 # - a) accuracy and diversity both rise: the samples get better in every way
-# - b) the share of samples that show the prompted digit rises and saturates by about $w = 3$, while diversity within a prompt falls and digits-FID rises the whole way
+# - b) the share of samples that show the prompted digit rises and saturates by about $w = 3$, while diversity within a prompt falls all the way and digits-FID, after a first improvement, rises
 # - c) nothing: the model was trained at $w = 1$, so other scales are ignored
 # - d) the samples become the unconditional model's, since the difference term is amplified
 # %% solution id=answer_q17
@@ -346,7 +346,7 @@ answer_q17 = "b"
 # %% tests id=test_q17 points=1
 assert answer_q17 in {"a", "b", "c", "d"}, f"answer_q17 must be 'a', 'b', 'c' or 'd', got {answer_q17!r}"
 ### BEGIN HIDDEN TESTS
-print("Q17: Guidance samples from p(x) p(c|x)^w: large w favours images that are unmistakably the prompt, drawn in fewer, bolder ways. Chapter 08, section 2, sweeps w = 1, 2, 3, 5, 8: accuracy saturates near w = 3 while diversity falls and FID rises. w = 0 would be the unconditional model, not large w.")
+print("Q17: Guidance samples from p(x) p(c|x)^w: large w favours images that are unmistakably the prompt, drawn in fewer, bolder ways. Chapter 08, section 2, sweeps w = 1, 2, 3, 5, 8: accuracy saturates near w = 3 while diversity falls and, past w = 2, FID rises. w = 0 would be the unconditional model, not large w.")
 assert answer_q17 == "b", "Q17: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
