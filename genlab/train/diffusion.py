@@ -115,7 +115,8 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     model.to(device).train()
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
-    optimizer = optimizer or make_optimizer(model.parameters(), "adamw", lr=lr, weight_decay=0.0)
+    optimizer = optimizer or make_optimizer(model.parameters(), "adamw", lr=lr, weight_decay=0.0,
+                                             fast=True)
     ema = None
     if ema_decay is not None:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn

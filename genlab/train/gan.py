@@ -135,7 +135,7 @@ def _gan_optimizer(params, kind: str, lr: float, betas) -> torch.optim.Optimizer
     """``"adam"`` (with ``betas``) or ``"rmsprop"`` (WGAN's choice), through
     :func:`genlab.optim.make_optimizer` (its ``"adam"`` and ``"wgan"`` presets)."""
     if kind == "adam":
-        return make_optimizer(params, "adam", lr=lr, betas=betas)
+        return make_optimizer(params, "adam", lr=lr, betas=betas, fast=True)
     return make_optimizer(params, "wgan", lr=lr)
 
 
