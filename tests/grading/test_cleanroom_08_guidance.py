@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-cleanroom_cases = pytest.importorskip("cleanroom_cases")
-grade_cells = cleanroom_cases.grade_cells
+from cleanroom_cases import grade_cells
 
 CHAPTER = "08_personalization"
 
