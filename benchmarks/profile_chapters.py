@@ -82,8 +82,9 @@ def profile(chapter: str, threads: int, timeout: int = 1800) -> dict:
         os.environ.update(saved)
     dump = next(out["text"] for out in nb.cells[-1].outputs if "GENLAB_PROFILE=" in out.get("text", ""))
     found = json.loads(dump.split("GENLAB_PROFILE=")[1])
-    errors = [labels[k] for k, i in enumerate(code_index)
-              if any(o.get("output_type") == "error" for o in nb.cells[i + 1].get("outputs", []))]
+    errors = [f"{labels[k]}: {o.get('ename')}: {str(o.get('evalue'))[:200]}"
+              for k, i in enumerate(code_index) for o in nb.cells[i + 1].get("outputs", [])
+              if o.get("output_type") == "error"]
     total = sum(cpu for cpu, _ in found["cells"])
     cells = [{"cell": k, "label": label, "cpu_s": round(cpu, 2), "wall_s": round(w, 2),
               "share": round(cpu / total, 3) if total else 0.0}
