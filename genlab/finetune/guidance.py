@@ -128,7 +128,10 @@ def guidance_sweep(parts, scales=(1.0, 2.0, 3.0, 5.0, 8.0), n_per_class: int = 2
         start = time.process_time()
         scheduler = scheduler_factory(parts) if scheduler_factory is not None else None
         images = guided_sample(parts, prompts, w, num_inference_steps,
-                               torch.Generator().manual_seed(seed), scheduler=scheduler).cpu()
+                               torch.Generator().manual_seed(seed), scheduler=scheduler)
+        # Unclipped DDIM can overshoot [-1, 1] by a little; the pipeline's image output
+        # clamps too, and the classifier expects the digits' range.
+        images = images.cpu().clamp(-1, 1)
         seconds = time.process_time() - start
         rows.append({
             "guidance_scale": float(w),
