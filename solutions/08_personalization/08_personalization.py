@@ -496,10 +496,11 @@ show(["pretrained", "DreamBooth, no prior", "DreamBooth + prior"])
 # "sks digit seven"), and the classifier reads far fewer plain prompts of the ten digits
 # as the right digit, because four threes and sevens were all the model saw. With the
 # prior loss the subject prompt still draws the style on the reference digits, while the
-# plain prompts keep their old look and most of their accuracy. What the prior loss also
-# holds back is the *transfer*: without it the style spreads to every digit (to every
-# prompt, in fact); with it, the unseen digits barely change in a hundred steps. The
-# model has learned "sks three and sks seven", not yet a style it applies to any digit.
+# plain prompts stay much closer to their old look and keep most of their accuracy. What
+# the prior loss also holds back is the *transfer*: without it the style spreads to every
+# digit (to every prompt, in fact); with it, the unseen digits take on only part of the
+# style in a hundred steps. The model has learned "sks three and sks seven" better than a
+# style it applies to any digit.
 # (`benchmarks/personalization.py` repeats all of this over three seeds.)
 
 # %% [markdown]
@@ -596,8 +597,8 @@ results["LoRA-DreamBooth + prior"], lora_samples = measure(lora_parts)
 show(["DreamBooth + prior", "LoRA-DreamBooth + prior"])
 
 # %% [markdown]
-# LoRA reaches a comparable style on the reference digits with about 3% of the UNet's
-# numbers and a file of about 40 kB. Here the text encoder stays frozen (a LoRA on it
+# LoRA gets most of the way to full DreamBooth's style on the reference digits with about
+# 3% of the UNet's numbers and a file of about 40 kB. Here the text encoder stays frozen (a LoRA on it
 # is possible too, Diffusers' `--train_text_encoder` for LoRA), so, as explained in
 # section 3, the UNet cannot separate "sks digit seven" from "digit seven" in a hundred
 # steps: while the adapter is on, the plain prompts of 3 and 7 drift towards the style.
@@ -709,9 +710,8 @@ show(["DreamBooth + prior", "textual inversion"])
 # Textual inversion cannot hurt the rest of the model: every other word and every weight
 # are the pretrained ones, so the plain prompts draw exactly what they drew before (class
 # drift 0, the same plain accuracy). But it also cannot add a look the frozen model does
-# not know how to draw. The new word moves the samples only a little towards the style,
-# far less than DreamBooth, and its nearest words are the ones the prompts already
-# contained: the optimisation **finds** the closest thing the model can already draw,
+# not know how to draw. The new word hardly moves the samples towards the style, far less
+# than DreamBooth does, and its nearest words are the digits the references showed: the optimisation **finds** the closest thing the model can already draw,
 # while DreamBooth **teaches** the model something new, at the price of the drift that
 # the prior loss has to hold back. Textual inversion shines when the subject is within the
 # model's range (a particular writer's existing style, say), which is the case for large
