@@ -174,7 +174,7 @@ def markdown(rows: list[dict], sweep: list[dict], info: dict, args) -> str:
             "## Classifier-free guidance sweep",
             "",
             f"`guidance.guidance_sweep`, 20 samples per digit, DDIM 20 steps, seeds "
-            f"{', '.join(map(str, args.seeds))} (mean ± std).",
+            f"{', '.join(map(str, sorted({r['seed'] for r in sweep})))} (mean ± std).",
             "",
             "| w | accuracy | digits-FID (test) | within-class spread | ink | sampling CPU s |",
             "|---:|---|---|---|---|---|",
@@ -191,7 +191,8 @@ def markdown(rows: list[dict], sweep: list[dict], info: dict, args) -> str:
         "## Personalization variants",
         "",
         f"Subject: the bold-italic style, 4 reference images (two 3s, two 7s). Seeds "
-        f"{', '.join(map(str, args.seeds))} (mean ± std); {args.n_per_digit} samples per "
+        f"{', '.join(map(str, sorted({r['seed'] for r in rows})))} (mean ± std over the seeds "
+        f"each row lists in the JSON); {args.n_per_digit} samples per "
         "digit and prompt, guidance 3, DDIM 20 steps. Settings: "
         + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items() if v) + f"; batch {BATCH_SIZE} "
         f"subject (+ {BATCH_SIZE} class) images; class images: 25 of each reference digit, "
@@ -232,6 +233,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="a digits-t2i folder (default: shipped)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--sweep-seeds", type=int, nargs="+", default=None,
+                        help="seeds of the guidance sweep (default: --seeds)")
     parser.add_argument("--tag", default="personalization")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the markdown table from results/<tag>.json")
@@ -259,7 +262,7 @@ def main(argv=None) -> int:
     sweep, rows = [], []
     if not args.no_sweep:
         parts = load(args.model)
-        for seed in args.seeds:
+        for seed in args.sweep_seeds or args.seeds:
             for r in guidance_sweep(parts, (1.0, 2.0, 3.0, 5.0, 8.0), 20, seed):
                 sweep.append({"seed": seed, **r})
                 print(json.dumps(sweep[-1]), flush=True)
