@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from functools import lru_cache
 from importlib import resources
@@ -35,9 +36,15 @@ def _normalize(answer) -> str:
     return answer.strip().lower()
 
 
+_CHAPTER_ID = re.compile(r"\d\d_[a-z0-9_]+")
+
+
 @lru_cache(maxsize=None)
 def load_bank(chapter: str) -> dict[str, dict]:
     """The question bank of ``chapter`` (e.g. ``"00_welcome"``): ``{qid: entry}``."""
+    # a chapter id, never a path: "../x" must not reach files outside the bank
+    if not isinstance(chapter, str) or not _CHAPTER_ID.fullmatch(chapter):
+        raise ValueError(f"chapter must be a chapter id such as '00_welcome', got {chapter!r}")
     path = resources.files("genlab.quiz_bank") / f"{chapter}.json"
     if not path.is_file():
         raise ValueError(f"no quiz bank for chapter {chapter!r}")

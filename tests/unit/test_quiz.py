@@ -113,3 +113,9 @@ def test_class_release_shuffles_the_text_and_the_judge_maps_letters_back():
 def test_graded_by_instructor_says_so(capsys):
     quiz.graded_by_instructor("00_welcome")
     assert "graded by your instructor" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("chapter", ["../registry", "00_welcome/../00_welcome", "", 3, "00_Welcome"])
+def test_load_bank_takes_a_chapter_id_not_a_path(chapter):
+    with pytest.raises(ValueError, match="chapter must be a chapter id"):
+        quiz.load_bank(chapter)
