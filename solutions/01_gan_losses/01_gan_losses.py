@@ -394,8 +394,8 @@ viz_gan.plot_gallery(samples, {"ring": ring_centers, "grid": grid_centers}, titl
 # Each title reads *modes covered / modes, high-quality share*. After only 500 steps no
 # loss is precise yet: high-quality shares are a few percent, up to about 20% (samples
 # still lie between the modes). The losses already differ in **coverage**, though. In our
-# run the least-squares and non-saturating losses had found all 8 ring modes and LSGAN
-# most of the grid, while the saturating minimax loss found fewer. The Wasserstein and
+# run the least-squares loss had found all 8 ring modes and most of the grid, the
+# non-saturating loss 7 of the 8, while the saturating minimax loss found fewer. The Wasserstein and
 # hinge losses are built for several critic updates per generator update (and WGAN for
 # RMSprop at a tiny learning rate); with one update they have barely started, a reminder
 # that a loss and its training recipe come together. Rerun with another seed
