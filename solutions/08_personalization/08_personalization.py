@@ -496,12 +496,11 @@ show(["pretrained", "DreamBooth, no prior", "DreamBooth + prior"])
 # "sks digit seven"), and the classifier reads far fewer plain prompts of the ten digits
 # as the right digit, because four threes and sevens were all the model saw. With the
 # prior loss the subject prompt still draws the style on the reference digits, while the
-# plain prompts stay much closer to their old look and keep most of their accuracy. What
-# the prior loss also holds back is the *transfer*: without it the style spreads to every
-# digit (to every prompt, in fact); with it, the unseen digits take on only part of the
-# style in a hundred steps. The model has learned "sks three and sks seven" better than a
-# style it applies to any digit.
-# (`benchmarks/personalization.py` repeats all of this over three seeds.)
+# plain prompts stay much closer to their old look and keep most of their accuracy. How
+# much of the style reaches the digits the references never showed varies from run to
+# run (`style_unseen` above); over three seeds in `benchmarks/personalization.py` both
+# full variants carry most of it to the unseen digits, so the prior loss protects the
+# plain prompts without giving up the transfer.
 
 # %% [markdown]
 # <!-- section 4: LoRA-DreamBooth (helper 14b) -->
@@ -597,7 +596,7 @@ results["LoRA-DreamBooth + prior"], lora_samples = measure(lora_parts)
 show(["DreamBooth + prior", "LoRA-DreamBooth + prior"])
 
 # %% [markdown]
-# LoRA gets most of the way to full DreamBooth's style on the reference digits with about
+# LoRA gets a good part of the way to full DreamBooth's style on the reference digits with about
 # 3% of the UNet's numbers and a file of about 40 kB. Here the text encoder stays frozen (a LoRA on it
 # is possible too, Diffusers' `--train_text_encoder` for LoRA), so, as explained in
 # section 3, the UNet cannot separate "sks digit seven" from "digit seven" in a hundred
@@ -768,9 +767,10 @@ show(list(results))
 
 # %% [markdown]
 # Read the panels by use case. For **style adaptation**, what matters is the left-most
-# panel of bars, the style on the unseen digits: DreamBooth without the prior loss
-# transfers the style most, and its drift (every plain digit in the style) is no harm if
-# *everything* should be bold italic. For **personalization**, the subject must appear on
+# panel of bars, the style on the unseen digits: only full DreamBooth (with the text
+# encoder trained) carries it there, LoRA and textual inversion hardly do; without the
+# prior loss the drift (every plain digit in the style) is no harm if *everything* should
+# be bold italic. For **personalization**, the subject must appear on
 # its prompt while the plain prompts keep their accuracy and look: DreamBooth with the
 # prior loss, LoRA-DreamBooth (with the adapter switched off when it is not wanted) and,
 # when the subject is within reach of the frozen model, textual inversion, which never
