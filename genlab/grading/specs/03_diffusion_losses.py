@@ -126,7 +126,9 @@ EXERCISES = [
              hint="x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)"),
     Exercise(test="test_min_snr_weights", names=("min_snr_weights",),
              reference={"min_snr_weights": f"{_D}:min_snr_weights"}, forbid=FORBID,
-             cases=min_snr_cases, run=min_snr_run, rtol=1e-4, atol=1e-7,
+             # 1e-3: an answer that casts abar to float32 loses 5e-4 relative at t = 0
+             # (1 - abar ~ 4e-5 there); wrong formulas miss by far more where snr ~ 1
+             cases=min_snr_cases, run=min_snr_run, rtol=1e-3, atol=1e-7,
              hint="snr = abar / (1 - abar); min(snr, gamma) / snr for epsilon, / (snr + 1) for v"),
     # its own process: the answer may use this chapter's other references (eps_to_x0, ...)
     Exercise(test="test_hybrid_loss", names=("hybrid_loss",),

@@ -65,8 +65,9 @@ def warmup_run(f, case):
 
 
 def warmup_check(got, want):
-    # float64 arithmetic throughout; 1e-9 leaves room for another exact formula
-    return compare(got, want, rtol=1e-9, atol=1e-9)
+    # a correct answer computed with torch float32 is off by ~1e-7; a step off by one
+    # moves the factor by >= 2.5e-4 on these cases, so 1e-6 separates the two
+    return compare(got, want, rtol=1e-6, atol=1e-6)
 
 
 EXERCISES = [
