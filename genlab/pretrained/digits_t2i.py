@@ -451,6 +451,11 @@ def save_parts(parts: T2IParts, folder: str | Path) -> Path:
     with quiet_hf():
         parts.unet.save_pretrained(folder / "unet", safe_serialization=True)
         parts.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+        # a call with padding= leaves its settings in the fast tokenizer's backend, which
+        # save_pretrained would write: the file must depend on the vocabulary alone
+        backend = parts.tokenizer.backend_tokenizer
+        backend.no_padding()
+        backend.no_truncation()
         parts.tokenizer.save_pretrained(folder / "tokenizer")
         parts.noise_scheduler.save_pretrained(folder / "scheduler")
     return folder

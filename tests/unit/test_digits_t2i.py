@@ -182,3 +182,15 @@ def test_a_hub_id_goes_to_the_hub_loader():
     with pytest.raises(OSError) as info:
         T.load_digits_t2i("stable-diffusion-v1-5/stable-diffusion-v1-5", device="cpu")
     assert "is not a folder" not in str(info.value)
+
+
+def test_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path):
+    parts = T.random_digits_t2i(0)
+    T.save_parts(parts, tmp_path / "fresh")
+    parts.tokenizer(["digit three"], padding="max_length", truncation=True,
+                    max_length=parts.tokenizer.model_max_length)
+    T.save_parts(parts, tmp_path / "used")
+    fresh = (tmp_path / "fresh" / "tokenizer" / "tokenizer.json").read_bytes()
+    assert (tmp_path / "used" / "tokenizer" / "tokenizer.json").read_bytes() == fresh
+    shipped = T.package_folder() / "tokenizer" / "tokenizer.json"
+    assert shipped.read_bytes() == fresh
