@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -358,6 +359,15 @@ def test_formgrader_draws_in_jupyterlab(classroom, tokens):
     from playwright.sync_api import sync_playwright
 
     hub = classroom
+
+    # A worker that ran tests/browser keeps that session's sync Playwright (and its event
+    # loop) open in this thread, and a second sync_playwright() here would refuse; a
+    # thread of its own has no running loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(_open_formgrader, sync_playwright, labdriver, hub).result()
+
+
+def _open_formgrader(sync_playwright, labdriver, hub) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(labdriver.CHROMIUM),
                                              headless=True, args=labdriver.CHROMIUM_ARGS)
