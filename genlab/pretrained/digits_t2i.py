@@ -46,6 +46,7 @@ from typing import Any
 import torch
 
 from genlab._checks import check_int, check_tensor
+from genlab.pretrained.digits_features import _deterministic_cpu
 
 NAME = "digits-t2i"
 FOLDER = "digits-t2i"  # a hyphen: not importable, so it can't shadow this module
@@ -462,19 +463,6 @@ def save_parts(parts: T2IParts, folder: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------- training and building
-
-@contextmanager
-def _deterministic_cpu():
-    threads = torch.get_num_threads()
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(was_deterministic)
-
 
 def all_captions() -> list[str]:
     """Every pretraining caption (10 digits x 5 templates, digit-major), then ``""``."""
