@@ -13,7 +13,9 @@ import sys
 BUILDERS = {
     "digits-features": "genlab.pretrained.digits_features",
     "dcgan-digits-0to8": "genlab.pretrained.dcgan_digits_0to8",
+    "digits-diffusion": "genlab.pretrained.digits_diffusion",
     "digits-t2i": "genlab.pretrained.digits_t2i",
+    "gan2d-grid-islands": "genlab.pretrained.gan2d_islands",
     "tiny-llama-general": "genlab.pretrained.tiny_lm",
 }
 

@@ -481,18 +481,37 @@ print(f"{bridge_share:.1%} of the noise lands on bridges between modes")
 # Because the high-quality share *rewards* narrow modes, we print a second number beside
 # it: the **mode spread** (`genlab.metrics.modes.mode_spread`), the width of the generated
 # modes over the true standard deviation, 0.97 for a perfect sampler (the 3-std cut trims
-# a little). Now the grid, the harder mixture, with islands (about 25 s on a CPU):
+# a little). Now the grid, the harder mixture, with islands. The recipe of section 12
+# needs 4,000 steps (about 20 s on a fast CPU, a minute on a slow one), so we train a
+# quarter of it live, with the same settings and the learning rate decaying to 0 over
+# the shorter run, and load the full run beside it. `python -m genlab.pretrained build
+# gan2d-grid-islands` trains the shipped one by the same call.
 
 # %%
-island_steps = genlab.budget(4000, 20)
-islands = train_gan_2d("grid", "nonsaturating", latent="mixture", latent_dim=8,
-                       n_components=128, component_std=0.05, steps=island_steps,
-                       g_lr=5e-3, d_lr=5e-3, betas=(0.0, 0.9), lr_decay=True, device=device)
+from genlab.pretrained.gan2d_islands import load_gan2d_grid_islands
+
+island_steps = genlab.budget(1000, 20)
+live = train_gan_2d("grid", "nonsaturating", latent="mixture", latent_dim=8,
+                    n_components=128, component_std=0.05, steps=island_steps,
+                    g_lr=5e-3, d_lr=5e-3, betas=(0.0, 0.9), lr_decay=True, device=device)
+islands = load_gan2d_grid_islands(device)  # the same call with steps=4000
 print(islands.latent_prior)
+for name, result in [(f"live, {island_steps} steps", live), ("shipped, 4000 steps", islands)]:
+    line = [f"{name:>20}:"]
+    for temperature in (1.0, 0.5):
+        cov, _ = evaluate_modes(result.generator, "grid", latent_prior=result.latent_prior,
+                                temperature=temperature)
+        line.append(f"T = {temperature}: {cov.modes_covered}/25 modes, {cov.high_quality:.1%} HQ")
+    print("  ".join(line))
 
 # %% [markdown]
-# Each panel zooms on the four modes of the upper right corner; the red circles are the
-# high-quality discs (3 std). The titles score all 2,500 samples.
+# The islands find every mode early: in our runs 1,000 steps already covered all 25, but
+# only about half of the samples sat inside a mode. Precision comes from the long tail of
+# small, decaying steps, in which the samples settle into modes 0.03 wide: the 4,000-step
+# run puts about 92% of its samples inside a mode at $T = 1$.
+#
+# Each panel zooms on the four modes of the upper right corner of the shipped run; the red
+# circles are the high-quality discs (3 std). The titles score all 2,500 samples.
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(11, 3.0))
