@@ -2,8 +2,11 @@
 
     python benchmarks/run_chapters.py [--from-tests] [CHAPTER ...]
 
-Writes benchmarks/results/chapters.json and chapters.md (with the machine it ran on) and
-measures ``import genlab`` against ``import torch`` in fresh interpreters. Autograde
+Writes benchmarks/results/chapters.json and chapters.md (with the machine it ran on, its
+load average, and a speed probe: a fixed piece of training, so that tables taken on
+different machines can be compared), rewrites the run-time column of the README's chapter
+table (between its ``chapter-table`` markers) when every chapter was run, and measures
+``import genlab`` against ``import torch`` in fresh interpreters. Autograde
 times come from the last test run (.cache/grading_runs/, written by tests/grading);
 ``--from-tests`` also takes the full-run times from it (.cache/notebook_runs/, written by
 tests/notebooks, two notebooks at a time) instead of executing the notebooks again.
@@ -28,12 +31,55 @@ import nbrun  # noqa: E402
 import notebooks  # noqa: E402
 
 
+README = ROOT / "README.md"
+# The speed probe: 40 steps of chapter 03's U-Net training on one thread, CPU seconds
+# (median of 3 fresh interpreters). 1.8 s on the machine of the 2026-12-02 table.
+PROBE = ("import time, torch; torch.set_num_threads(1); "
+         "from genlab.train.diffusion import train_digits_diffusion as t; "
+         "t('epsilon', steps=5, device='cpu', progress=False); c = time.process_time(); "
+         "t('epsilon', steps=40, device='cpu', progress=False); print(time.process_time() - c)")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def speed_probe(repeats: int = 3) -> float:
+    """Median CPU seconds of :data:`PROBE` in fresh interpreters."""
+    runs = [float(subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                                 check=True, env=nbrun.offline_env()).stdout.split()[-1])
+            for _ in range(repeats)]
+    return round(statistics.median(runs), 2)
+
+
+def update_readme(rows: list[dict], path: Path = README) -> None:
+    """Write each row's seconds into the run-time column of the README's chapter table."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index("<!-- chapter-table -->"), text.index("<!-- /chapter-table -->")
+    lines = text[start:end].split("\n")
+    for row in rows:
+        prefix = f"| [{row['chapter']}]("
+        for i, line in enumerate(lines):
+            if line.startswith(prefix):
+                cells = line.split(" | ")
+                cells[2] = f"{round(row['seconds'])} s"  # chapter | covers | run time | widget
+                lines[i] = " | ".join(cells)
+    path.write_text(text[:start] + "\n".join(lines) + text[end:], encoding="utf-8")
+
+
 def machine() -> dict:
     import torch
 
     return {
         "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -60,6 +106,7 @@ def autograde_seconds() -> dict:
 
 
 def main(chapters: list[str], from_tests: bool = False) -> None:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     rows = []
     for chapter in chapters if not from_tests else []:
         path = ROOT / "solutions" / chapter / f"{chapter}.ipynb"
@@ -76,14 +123,23 @@ def main(chapters: list[str], from_tests: bool = False) -> None:
     # run-to-run noise of torch's own import, which is larger than genlab's share)
     genlab_s = torch_s + import_seconds("import genlab", after="import torch")
     grading = autograde_seconds()
+    autograde_source = "the last test run (.cache/grading_runs)"
+    if not grading and (RESULTS / "chapters.json").is_file():
+        # no test run here yet: keep the previous table's autograde times, saying so
+        previous = json.loads((RESULTS / "chapters.json").read_text())
+        grading = previous.get("autograde_s", {})
+        autograde_source = previous.get("autograde_source", f"the table of {previous['date']}")
     result = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
+        "load_average_at_start": load_at_start,
+        "speed_probe_cpu_s": speed_probe(),
         "chapters": rows,
         "source": "make test (2 workers)" if from_tests else "serial runs",
         "import_torch_s": round(torch_s, 3),
         "import_torch_and_genlab_s": round(genlab_s, 3),
         "autograde_s": grading,
+        "autograde_source": autograde_source,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "chapters.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -91,7 +147,10 @@ def main(chapters: list[str], from_tests: bool = False) -> None:
     lines = [
         f"Measured {result['date']} on {m['cpu_count']} CPU(s) ({m['cpu']}), {m['platform']}, "
         f"Python {m['python']}, torch {m['torch']}, GPU: {m['cuda'] or 'none'}. "
-        f"Full runs: {result['source']}.",
+        f"Full runs: {result['source']}; load average at the start "
+        f"{result['load_average_at_start'][0]}. Speed probe (40 U-Net training steps on one "
+        f"thread): {result['speed_probe_cpu_s']} CPU s; a machine twice as slow takes twice "
+        "as long for every chapter.",
         "",
         "| chapter | full run (s) | kernel peak memory (MB) | autograde blank / solutions (s) |",
         "|---|---:|---:|---:|",
@@ -101,8 +160,11 @@ def main(chapters: list[str], from_tests: bool = False) -> None:
         ag = f"{g.get('blank', '-')} / {g.get('solution', '-')}"
         lines.append(f"| {row['chapter']} | {row['seconds']} | {row['peak_mb']} | {ag} |")
     lines += ["", f"`import torch`: {torch_s:.2f} s; `import torch, genlab`: {genlab_s:.2f} s "
-              f"(genlab adds {genlab_s - torch_s:+.3f} s, timed after torch in the same interpreter; medians of 7 fresh interpreters)."]
+              f"(genlab adds {genlab_s - torch_s:+.3f} s, timed after torch in the same interpreter; medians of 7 fresh interpreters).",
+              f"Autograde times: {autograde_source}."]
     (RESULTS / "chapters.md").write_text("\n".join(lines) + "\n")
+    if {row["chapter"] for row in rows} == set(notebooks.chapter_ids()):
+        update_readme(rows)
     print("\n".join(lines))
 
 

@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in read_registry().items():
         # A save_pretrained folder records one hash per file ("files").
         digest = entry.get("sha256") or f"{len(entry.get('files', {}))} files hashed"
-        print(f"{name}: {entry['file']} sha256={digest} "
-              f"test_accuracy={entry.get('test_accuracy')}")
+        size = f"{entry['bytes']:,} bytes" if "bytes" in entry else "a folder"
+        print(f"{name}: {entry['file']} ({size}) sha256={digest}; rebuild: {entry['rebuild']}")
     return 0
 
 

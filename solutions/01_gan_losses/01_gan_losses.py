@@ -17,7 +17,7 @@
 #   made of separate islands, sampled at a lower temperature, removes them.
 #
 # **Prerequisites:** chapter 00; cross-entropy, sigmoid and autograd in PyTorch.
-# **Run time:** about 65 s on a 2-core CPU, much less on a GPU.
+# **Run time:** about 30 s on a 2-core CPU, much less on a GPU.
 
 # %% [markdown]
 # ## Setup

@@ -16,7 +16,7 @@
 #   **gradient scaler** gets them back.
 #
 # **Prerequisites:** chapter 01 (GAN losses, mode collapse on the ring) and chapter 04
-# (Adam). **Run time:** about 20 s on a 2-core CPU, a few seconds on a GPU.
+# (Adam). **Run time:** about 15 s on a 2-core CPU, a few seconds on a GPU.
 
 # %% [markdown]
 # ## Setup

@@ -16,7 +16,7 @@
 #
 # **Prerequisites:** chapter 01 (GAN losses); chapter 03 (diffusion) for the last
 # section. Means and covariances of random vectors.
-# **Run time:** about a minute on a laptop CPU, a few seconds while graded.
+# **Run time:** about 30 s on a 2-core CPU, a few seconds while graded.
 
 # %% [markdown]
 # ## Setup
@@ -112,7 +112,7 @@ losses_and_fid(history, "losses (moving average of 20 steps)")
 G_bad = genlab.models.dcgan_digits.DigitsGenerator()
 D_bad = genlab.models.dcgan_digits.DigitsDiscriminator()
 history_bad = genlab.train.gan_digits.train_gan_digits(
-    G_bad, D_bad, genlab.budget(450, 40), lr_g=2e-3, lr_d=1e-5, device=device,
+    G_bad, D_bad, genlab.budget(300, 40), lr_g=2e-3, lr_d=1e-5, device=device,
     callback=hooks.EvalHook(every=every, n_samples=500))
 losses_and_fid(history_bad, "losses: calm")
 
@@ -323,7 +323,7 @@ genlab.viz.image_grid(best_images, ncols=16,
 #
 # A diffusion model's loss is an honest regression loss, so it falls as the model
 # learns; but it is averaged over noise levels and does not say how good the samples
-# of a full sampling chain are. FID does. We train chapter 03's small U-Net for 150 steps
+# of a full sampling chain are. FID does. We train chapter 03's small U-Net for 100 steps
 # with epsilon-prediction, load the two models chapter 03 ships (the same recipe trained
 # for 1,500 steps, with epsilon- and with v-prediction), sample 360 digits from each with
 # 50 DDIM steps, and read each FID as a multiple of the floor (computed with 360 images
@@ -334,7 +334,7 @@ from genlab.models.samplers import ddim_sample
 from genlab.pretrained.digits_diffusion import load_digits_diffusion
 from genlab.train.diffusion import train_digits_diffusion
 
-diffusion_steps = genlab.budget(150, 3)
+diffusion_steps = genlab.budget(100, 3)
 diffusion_runs = {f"epsilon, {diffusion_steps} steps, live":
                   ("epsilon", *train_digits_diffusion("epsilon", steps=diffusion_steps,
                                                       device=device))}
@@ -356,8 +356,8 @@ for ax, (name, (value, images)) in zip(axes, diffusion_fid.items()):
     genlab.viz.image_grid(images[:20], ax=ax, title=f"{name}: FID {value:.1f}")
 
 # %% [markdown]
-# Ten times more training lowered the epsilon model's loss by only about a quarter, but
-# its FID about fortyfold in our run: the loss averages over all noise levels, most of which
+# Fifteen times more training lowered the epsilon model's loss by about a third, but its
+# FID by a factor of fifty or more: the loss averages over all noise levels, most of which
 # are easy, while the samples depend on every step of the chain. The two shipped models
 # end close to each other, at about 3x the floor. `benchmarks/quality.py` measures the
 # same recipe with the full 1,000-step DDPM sampler, which gets closer still (about 2.8x

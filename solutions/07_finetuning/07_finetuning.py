@@ -18,7 +18,7 @@
 #
 # **Prerequisites:** chapter 04 (AdamW, warm-up, schedules). What a transformer block is
 # (attention, then an MLP, each with a residual connection).
-# **Run time:** about two minutes on a laptop CPU, a few seconds while graded.
+# **Run time:** about 35 s on a 2-core CPU, a few seconds while graded.
 
 # %% [markdown]
 # ## Setup

@@ -18,7 +18,7 @@
 # - textual inversion: learning one new word, and what a word cannot teach.
 #
 # **Prerequisites:** chapter 03 (the diffusion loss, DDIM sampling); chapter 07 (LoRA).
-# **Run time:** about two minutes on a laptop CPU, a few seconds while graded.
+# **Run time:** about 45 s on a 2-core CPU, a few seconds while graded.
 
 # %% [markdown]
 # ## Setup

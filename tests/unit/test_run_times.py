@@ -2,8 +2,9 @@
 
 Each chapter's introduction says ``**Run time:** about N s on a 2-core CPU`` (or a phrase
 such as "a few seconds", "about a minute"). benchmarks/results/chapters.json holds the
-full-run times measured by ``make test`` (``python benchmarks/run_chapters.py
---from-tests`` rewrites it). A claim more than FACTOR away from the measurement fails:
+full-run times measured by ``python benchmarks/run_chapters.py`` (one notebook at a time;
+``--from-tests`` takes them from the last ``make test`` instead), which also writes them
+into the README's chapter table. A claim more than FACTOR away from the measurement fails:
 re-measure and update the chapter's sentence.
 """
 
@@ -56,6 +57,17 @@ def test_stated_run_time_matches_the_measured_table(chapter):
     assert measured / FACTOR <= claim <= measured * FACTOR, (
         f"{chapter} says about {claim:g} s; the table measured {measured:g} s "
         f"(allowed: within {FACTOR}x). Update its '**Run time:**' sentence.")
+
+
+def test_readme_chapter_table_holds_the_measured_times():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("<!-- chapter-table -->"):readme.index("<!-- /chapter-table -->")]
+    stated = dict(re.findall(r"^\| \[(\w+)\]\(.*? \| (\d+) s \|", table, flags=re.M))
+    assert sorted(stated) == CHAPTERS, "every chapter needs a row with its run time"
+    for chapter, seconds in _measured().items():
+        assert int(stated[chapter]) == round(seconds), (
+            f"README says {chapter} runs {stated[chapter]} s, chapters.json {seconds} s: "
+            "rerun python benchmarks/run_chapters.py (it rewrites the table)")
 
 
 @pytest.mark.parametrize("text, seconds", [
