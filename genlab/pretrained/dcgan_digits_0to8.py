@@ -186,20 +186,9 @@ def verify(folder: str | Path | None = None) -> Path:
     Raises ``FileNotFoundError`` when the file or its registry entry is missing and
     :class:`ChecksumError` when the bytes differ from what was recorded.
     """
-    folder = Path(folder or package_dir())
-    entry = read_registry(folder).get(NAME)
-    if entry is None:
-        raise FileNotFoundError(f"no {NAME!r} entry in {folder / REGISTRY}; run `{REBUILD}`")
-    path = folder / entry["file"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run `{REBUILD}`")
-    actual = sha256_of_file(path)
-    if actual != entry["sha256"]:
-        raise ChecksumError(
-            f"{path} has SHA-256 {actual} but the registry records {entry['sha256']}: "
-            f"the file is corrupted or was replaced. Rebuild it with `{REBUILD}`."
-        )
-    return path
+    from genlab.pretrained import store
+
+    return store.verify(NAME, REBUILD, folder)
 
 
 def load_from(folder: str | Path, device: str | torch.device = "cpu",
