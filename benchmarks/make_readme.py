@@ -13,6 +13,7 @@ RESULTS = HERE / "results"
 # (result file, section title, the command that produces it)
 SECTIONS = [
     ("chapters.md", "Chapters: run time, memory, autograde time", "python benchmarks/run_chapters.py [--from-tests]"),
+    ("chapter_speed.md", "Chapter speed: before and after shipping the long runs (issue 18)", "python benchmarks/profile_chapters.py --threads 2 --tag TAG CHAPTER (before and after, alternating)"),
     ("gan_modes.md", "GAN losses: modes covered on the ring and grid (chapter 01)", "python benchmarks/gan_modes.py"),
     ("vae.md", "VAE: test negative ELBO (chapter 02)", "python benchmarks/vae.py"),
     ("diffusion.md", "Diffusion: epsilon versus v prediction (chapter 03)", "python benchmarks/diffusion.py"),
@@ -35,9 +36,11 @@ buys. They are not tests: nothing here is timed inside `make test`. Each script 
 machine-tagged JSON and a markdown table to `results/`; this page is rebuilt from those
 tables by `python benchmarks/make_readme.py`.
 
-Most numbers below were taken on the 2-core development machine **while other jobs shared
+Many numbers below were taken on the 2-core development machine **while other jobs shared
 its CPU** (each table says so where it applies): wall seconds are then upper bounds, and
-CPU seconds are the fairer measure. No GPU was available, so GPU rows are absent.
+CPU seconds are the fairer measure. The chapter tables were taken on a quiet machine; the
+speed probe in `chapters.md` lets you scale them to yours. No GPU was available, so GPU rows
+are absent.
 """
 
 
