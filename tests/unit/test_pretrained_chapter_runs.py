@@ -60,7 +60,11 @@ def test_islands_loader_gives_a_run_shaped_like_train_gan_2d():
     run = gan2d_islands.load_gan2d_grid_islands()
     assert run.centers.shape == (25, 2) and run.std == pytest.approx(0.05)
     assert isinstance(run.latent_prior, MixturePrior)
-    assert torch.equal(run.latent_prior.means, MixturePrior(8, 128, 0.05, seed=0).means)
+    # the stored means, which a recomputed prior matches to float rounding on any CPU
+    torch.testing.assert_close(run.latent_prior.means, MixturePrior(8, 128, 0.05, seed=0).means,
+                               rtol=0, atol=1e-5)
+    stored = store.load_verified(gan2d_islands.NAME, gan2d_islands.REBUILD)[0]["prior.means"]
+    assert torch.equal(run.latent_prior.means, stored)
     assert run.generator(run.latent_prior.sample(4)).shape == (4, 2)
     assert len(run.history["g_loss"]) == len(run.history["d_loss"]) == 4000
 
@@ -170,3 +174,14 @@ def test_command_line_verifies_both():
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert f"{name}: OK" in result.stdout
+
+
+def test_islands_file_with_other_means_than_its_recipe_is_refused(tmp_path):
+    tensors, entry = store.load_verified(gan2d_islands.NAME, gan2d_islands.REBUILD)
+    tensors["prior.means"] = tensors["prior.means"] + 0.01  # islands the recipe never drew
+    path = tmp_path / gan2d_islands.FILENAME
+    store.save_tensors(path, tensors)
+    fields = {k: v for k, v in entry.items() if k not in ("file", "sha256", "bytes", "rebuild")}
+    store.record(tmp_path, gan2d_islands.NAME, path, gan2d_islands.REBUILD, **fields)
+    with pytest.raises(ValueError, match="island means are not those of MixturePrior"):
+        gan2d_islands.load_from(tmp_path)
