@@ -70,16 +70,10 @@ def profile(chapter: str, threads: int, timeout: int = 1800) -> dict:
                                             "GENLAB_PROFILE_THREADS")}
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(nbrun.offline_env(thread_env))
-    try:
+    with nbrun.offline_environ(thread_env):
         start = time.perf_counter()
         client.execute()
         wall = time.perf_counter() - start
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     dump = next(out["text"] for out in nb.cells[-1].outputs if "GENLAB_PROFILE=" in out.get("text", ""))
     found = json.loads(dump.split("GENLAB_PROFILE=")[1])
     errors = [f"{labels[k]}: {o.get('ename')}: {str(o.get('evalue'))[:200]}"

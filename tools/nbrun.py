@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -26,6 +27,20 @@ def offline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def offline_environ(extra: dict[str, str] | None = None):
+    """Swap ``os.environ`` for :func:`offline_env` while kernels start (they inherit it),
+    restoring it afterwards."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(offline_env(extra))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def execute(path: Path, timeout: int = 300, allow_errors: bool = False,
             env: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, float, float]:
     """Run every cell of the notebook at ``path`` in its folder.
@@ -41,16 +56,10 @@ def execute(path: Path, timeout: int = 300, allow_errors: bool = False,
         nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
         resources={"metadata": {"path": str(Path(path).parent)}},
     )
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(offline_env(env))
-    try:
+    with offline_environ(env):
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     peak_kb = 0.0
     for out in nb.cells[-1].get("outputs", []):
         text = out.get("text", "")

@@ -30,6 +30,7 @@ import torch
 
 from genlab._checks import check_int
 from genlab.models.dcgan_digits import DigitsDiscriminator, DigitsGenerator
+from genlab.pretrained import store
 from genlab.pretrained.digits_features import (
     ChecksumError,
     _deterministic_cpu,
@@ -139,8 +140,6 @@ def build(folder: str | Path | None = None, verbose: bool = True,
     ``RuntimeError`` if the samples miss the quality gate (:data:`MAX_FID_0TO8`,
     :data:`MAX_SHARE_NINE`).
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder or package_dir())
     folder.mkdir(parents=True, exist_ok=True)
     recipe = dict(RECIPE, steps=RECIPE["steps"] if steps is None else steps)
@@ -155,9 +154,7 @@ def build(folder: str | Path | None = None, verbose: bool = True,
             f"9 (at most {MAX_SHARE_NINE:.0%}); the recipe needs changing"
         )
     path = folder / FILENAME
-    # One metadata key only: safetensors writes metadata in hash-map order, so two keys
-    # could swap places between runs and change the file's hash.
-    save_file(_state_dict(generator, discriminator), str(path), metadata={"format": "pt"})
+    store.save_tensors(path, _state_dict(generator, discriminator))
     entry = {
         "file": FILENAME,
         "sha256": sha256_of_file(path),
@@ -186,8 +183,6 @@ def verify(folder: str | Path | None = None) -> Path:
     Raises ``FileNotFoundError`` when the file or its registry entry is missing and
     :class:`ChecksumError` when the bytes differ from what was recorded.
     """
-    from genlab.pretrained import store
-
     return store.verify(NAME, REBUILD, folder)
 
 

@@ -94,8 +94,8 @@ def evaluate(model, prediction: str, alphas_cumprod: torch.Tensor) -> dict:
     from genlab.metrics.inception_score import digits_class_probs
     from genlab.models.samplers import ddim_sample
 
-    images = ddim_sample(model.cpu(), (EVAL_SAMPLES, 1, 8, 8), alphas_cumprod, EVAL_DDIM_STEPS,
-                         prediction=prediction, generator=torch.Generator().manual_seed(0))
+    images = ddim_sample(model, (EVAL_SAMPLES, 1, 8, 8), alphas_cumprod, EVAL_DDIM_STEPS,
+                         prediction=prediction, generator=torch.Generator().manual_seed(0)).cpu()
     value = fid("train", images.clamp(-1, 1))
     confident = (digits_class_probs(images).max(dim=1).values > 0.9).float().mean().item()
     return {"fid": round(value, 3), "fid_over_floor": round(value / real_vs_real_floor(), 2),

@@ -47,13 +47,7 @@ def record(folder: str | Path, name: str, path: str | Path, rebuild: str, **fiel
     return entry
 
 
-def verify(name: str, rebuild: str, folder: str | Path | None = None) -> Path:
-    """Check checkpoint ``name``'s SHA-256 against ``folder``'s registry; return its path.
-
-    Raises ``FileNotFoundError`` (saying how to ``rebuild``) when the file or its entry is
-    missing and :class:`ChecksumError` when the bytes differ from what was recorded.
-    """
-    folder = Path(folder or package_dir())
+def _verified_entry(name: str, rebuild: str, folder: Path) -> tuple[Path, dict]:
     entry = read_registry(folder).get(name)
     if entry is None:
         raise FileNotFoundError(f"no {name!r} entry in {folder / REGISTRY}; run `{rebuild}`")
@@ -66,12 +60,20 @@ def verify(name: str, rebuild: str, folder: str | Path | None = None) -> Path:
             f"{path} has SHA-256 {actual} but the registry records {entry['sha256']}: "
             f"the file is corrupted or was replaced. Rebuild it with `{rebuild}`."
         )
-    return path
+    return path, entry
+
+
+def verify(name: str, rebuild: str, folder: str | Path | None = None) -> Path:
+    """Check checkpoint ``name``'s SHA-256 against ``folder``'s registry; return its path.
+
+    Raises ``FileNotFoundError`` (saying how to ``rebuild``) when the file or its entry is
+    missing and :class:`ChecksumError` when the bytes differ from what was recorded.
+    """
+    return _verified_entry(name, rebuild, Path(folder or package_dir()))[0]
 
 
 def load_verified(name: str, rebuild: str, folder: str | Path | None = None,
                   ) -> tuple[dict[str, torch.Tensor], dict]:
     """``(tensors, registry_entry)`` of checkpoint ``name`` after :func:`verify`."""
-    folder = Path(folder or package_dir())
-    path = verify(name, rebuild, folder)
-    return load_safetensors(path), read_registry(folder)[name]
+    path, entry = _verified_entry(name, rebuild, Path(folder or package_dir()))
+    return load_safetensors(path), entry
