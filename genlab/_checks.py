@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
+from genlab.history import History
+
 
 def check_tensor(
     name: str,
@@ -199,8 +201,6 @@ def check_mapping(name: str, value, what: str = "a dict") -> dict:
 
 def check_history(name: str, value):
     """Raise ``TypeError`` unless ``value`` is a :class:`genlab.train.History`."""
-    from genlab.train.history import History
-
     if not isinstance(value, History):
         raise TypeError(f"{name} must be a genlab.train.History (what a training loop "
                         f"returns), got {type(value).__name__}")

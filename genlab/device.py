@@ -1,11 +1,17 @@
-"""Device choice and seeding: CUDA, else Apple MPS, else CPU; ``GENLAB_DEVICE`` overrides."""
+"""Device choice, seeding and the mixed-precision recipe: CUDA, else Apple MPS, else CPU;
+``GENLAB_DEVICE`` overrides."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import warnings
+from dataclasses import dataclass
 
 import torch
+
+from genlab._checks import check_device
 
 _VALID_PREFIXES = ("cpu", "cuda", "mps")
 
@@ -55,13 +61,88 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def mixed_precision(amp=False, device: torch.device | str | None = None):
+def mixed_precision(amp=False, device: torch.device | str | None = None) -> MixedPrecision:
     """The autocast context and gradient scaler recipe for ``device`` (default: ``get_device()``).
 
-    A shortcut to :func:`genlab.stabilize.mixed_precision`, which chapter 05 teaches:
+    The same recipe as :func:`genlab.stabilize.mixed_precision`, which chapter 05 teaches:
     CUDA gets fp16 with a gradient scaler (or bf16), the CPU bf16 autocast.
     """
-    from genlab._checks import check_device
-    from genlab.stabilize import mixed_precision as _mixed_precision
+    return choose_mixed_precision(amp, get_device() if device is None else device, stacklevel=3)
 
-    return _mixed_precision(amp, get_device() if device is None else check_device("device", device))
+
+_AMP_CHOICES = (False, True, None, "off", "auto", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class MixedPrecision:
+    """The mixed-precision settings of one training run.
+
+    ``dtype`` is ``torch.float16``, ``torch.bfloat16`` or ``None`` (off: plain fp32).
+    ``autocast()`` gives the context to run forward passes and losses in;
+    ``make_scaler()`` a fresh :class:`torch.amp.GradScaler`, enabled only for fp16 (bf16
+    has fp32's exponent range and needs no loss scaling). Use one scaler per optimizer
+    that steps on its own schedule (a GAN: one for G, one for D).
+    """
+
+    device_type: str
+    dtype: torch.dtype | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    @property
+    def needs_scaler(self) -> bool:
+        return self.dtype == torch.float16
+
+    def autocast(self):
+        """``torch.autocast`` for the device, or a no-op context when AMP is off."""
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def make_scaler(self, init_scale: float = 2.0 ** 16) -> torch.amp.GradScaler:
+        """A gradient scaler: active for fp16, a pass-through otherwise."""
+        device = self.device_type if self.device_type in ("cuda", "cpu") else "cpu"
+        return torch.amp.GradScaler(device, init_scale=init_scale, enabled=self.needs_scaler)
+
+    def __str__(self) -> str:
+        if not self.enabled:
+            return f"fp32 on {self.device_type}"
+        name = "fp16 + GradScaler" if self.needs_scaler else "bf16"
+        return f"autocast {name} on {self.device_type}"
+
+
+def choose_mixed_precision(amp=False, device: torch.device | str = "cpu", *,
+                           stacklevel: int = 2) -> MixedPrecision:
+    """Choose the mixed-precision recipe for ``device`` from one ``amp=`` option.
+
+    amp: ``False``/``None``/``"off"`` (fp32), ``True``/``"auto"`` (CUDA: fp16 with a
+    gradient scaler, the classic recipe of Micikevicius et al. 2018; CPU: bf16), ``"fp16"``
+    or ``"bf16"``. fp16 on the CPU is not supported well by torch, so it falls back to
+    bf16 with a warning; bf16 on a CUDA GPU that lacks it raises. On other devices (MPS)
+    AMP is turned off with a warning. ``stacklevel`` points those warnings at the caller.
+    """
+    valid = amp is None or isinstance(amp, bool) or (
+        isinstance(amp, str) and amp in ("off", "auto", "fp16", "bf16"))
+    if not valid:
+        raise ValueError(f"amp must be one of {list(_AMP_CHOICES)}, got {amp!r}")
+    device_type = check_device("device", device).type
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is 'cuda' but torch sees no CUDA device: pass "
+                         "device=genlab.get_device() (or 'cpu')")
+    if amp in (False, None, "off"):
+        return MixedPrecision(device_type, None)
+    if device_type not in ("cuda", "cpu"):
+        warnings.warn(f"mixed precision is not set up for {device_type!r}; running in fp32",
+                      stacklevel=stacklevel)
+        return MixedPrecision(device_type, None)
+    if amp in (True, "auto"):
+        amp = "fp16" if device_type == "cuda" else "bf16"
+    if amp == "fp16" and device_type == "cpu":
+        warnings.warn("fp16 autocast needs a CUDA GPU; falling back to bf16 autocast on the CPU",
+                      stacklevel=stacklevel)
+        amp = "bf16"
+    if amp == "bf16" and device_type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this CUDA GPU does not support bf16; use amp='fp16'")
+    return MixedPrecision(device_type, torch.float16 if amp == "fp16" else torch.bfloat16)

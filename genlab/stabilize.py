@@ -21,17 +21,15 @@ exist because writing them is the lesson, and the tests check them against torch
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from genlab._checks import (check_betas, check_bool, check_device, check_int, check_module,
-                            check_positive, check_tensor)
+from genlab._checks import (check_betas, check_bool, check_int, check_module, check_positive,
+                            check_tensor)
+from genlab.device import MixedPrecision, choose_mixed_precision
 
 # ---------------------------------------------------------------------------------------
 # Gradient clipping
@@ -326,47 +324,8 @@ def ttur_optimizers(generator: nn.Module, discriminator: nn.Module,
 # Mixed precision
 # ---------------------------------------------------------------------------------------
 
-_AMP_CHOICES = (False, True, None, "off", "auto", "fp16", "bf16")
-
-
-@dataclass(frozen=True)
-class MixedPrecision:
-    """The mixed-precision settings of one training run.
-
-    ``dtype`` is ``torch.float16``, ``torch.bfloat16`` or ``None`` (off: plain fp32).
-    ``autocast()`` gives the context to run forward passes and losses in;
-    ``make_scaler()`` a fresh :class:`torch.amp.GradScaler`, enabled only for fp16 (bf16
-    has fp32's exponent range and needs no loss scaling). Use one scaler per optimizer
-    that steps on its own schedule (a GAN: one for G, one for D).
-    """
-
-    device_type: str
-    dtype: torch.dtype | None
-
-    @property
-    def enabled(self) -> bool:
-        return self.dtype is not None
-
-    @property
-    def needs_scaler(self) -> bool:
-        return self.dtype == torch.float16
-
-    def autocast(self):
-        """``torch.autocast`` for the device, or a no-op context when AMP is off."""
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
-
-    def make_scaler(self, init_scale: float = 2.0 ** 16) -> torch.amp.GradScaler:
-        """A gradient scaler: active for fp16, a pass-through otherwise."""
-        device = self.device_type if self.device_type in ("cuda", "cpu") else "cpu"
-        return torch.amp.GradScaler(device, init_scale=init_scale, enabled=self.needs_scaler)
-
-    def __str__(self) -> str:
-        if not self.enabled:
-            return f"fp32 on {self.device_type}"
-        name = "fp16 + GradScaler" if self.needs_scaler else "bf16"
-        return f"autocast {name} on {self.device_type}"
+# MixedPrecision and the recipe choice live in genlab.device (the lowest layer, which
+# get_device's users reach without importing this module); chapter 05 teaches them here.
 
 
 def mixed_precision(amp=False, device: torch.device | str = "cpu") -> MixedPrecision:
@@ -376,31 +335,9 @@ def mixed_precision(amp=False, device: torch.device | str = "cpu") -> MixedPreci
     gradient scaler, the classic recipe of Micikevicius et al. 2018; CPU: bf16), ``"fp16"``
     or ``"bf16"``. fp16 on the CPU is not supported well by torch, so it falls back to
     bf16 with a warning; bf16 on a CUDA GPU that lacks it raises. On other devices (MPS)
-    AMP is turned off with a warning.
+    AMP is turned off with a warning. (The recipe itself: :func:`genlab.device.choose_mixed_precision`.)
     """
-    valid = amp is None or isinstance(amp, bool) or (
-        isinstance(amp, str) and amp in ("off", "auto", "fp16", "bf16"))
-    if not valid:
-        raise ValueError(f"amp must be one of {list(_AMP_CHOICES)}, got {amp!r}")
-    device_type = check_device("device", device).type
-    if device_type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device is 'cuda' but torch sees no CUDA device: pass "
-                         "device=genlab.get_device() (or 'cpu')")
-    if amp in (False, None, "off"):
-        return MixedPrecision(device_type, None)
-    if device_type not in ("cuda", "cpu"):
-        warnings.warn(f"mixed precision is not set up for {device_type!r}; running in fp32",
-                      stacklevel=2)
-        return MixedPrecision(device_type, None)
-    if amp in (True, "auto"):
-        amp = "fp16" if device_type == "cuda" else "bf16"
-    if amp == "fp16" and device_type == "cpu":
-        warnings.warn("fp16 autocast needs a CUDA GPU; falling back to bf16 autocast on the CPU",
-                      stacklevel=2)
-        amp = "bf16"
-    if amp == "bf16" and device_type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("this CUDA GPU does not support bf16; use amp='fp16'")
-    return MixedPrecision(device_type, torch.float16 if amp == "fp16" else torch.bfloat16)
+    return choose_mixed_precision(amp, device, stacklevel=3)
 
 
 def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,

@@ -93,6 +93,11 @@ def alphas_cumprod_from_betas(betas: torch.Tensor) -> torch.Tensor:
     return torch.cumprod(1 - betas, dim=0)
 
 
+def make_alphas_cumprod(schedule: str = "cosine", T: int = 1000, **params) -> torch.Tensor:
+    """alpha-bar of the ``"linear"`` or ``"cosine"`` schedule (float64, shape (T,))."""
+    return alphas_cumprod_from_betas(make_beta_schedule(schedule, T, **params))
+
+
 def betas_from_alphas_cumprod(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """Invert :func:`alphas_cumprod_from_betas`: beta_t = 1 - abar_t / abar_{t-1}."""
     _check_alphas_cumprod(alphas_cumprod)

@@ -16,6 +16,7 @@ import torch
 from genlab._checks import (check_choice, check_images, check_int, check_module, check_positive,
                             check_tensor, check_unit_interval)
 from genlab.losses import diffusion as D
+from genlab.losses.diffusion import make_alphas_cumprod  # its old home; chapters import it here
 from genlab.optim import make_optimizer
 from genlab.train.history import History
 from genlab.train.progress import check_callback, progress_bar
@@ -165,11 +166,6 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     history.meta["seconds"] = time.perf_counter() - wall
     history.meta["cpu_seconds"] = time.process_time() - cpu
     return history
-
-
-def make_alphas_cumprod(schedule: str = "cosine", T: int = 1000, **params) -> torch.Tensor:
-    """alpha-bar of the ``"linear"`` or ``"cosine"`` schedule (float64, shape (T,))."""
-    return D.alphas_cumprod_from_betas(D.make_beta_schedule(schedule, T, **params))
 
 
 def train_digits_diffusion(prediction: str = "epsilon", *, steps: int = 600,

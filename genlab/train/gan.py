@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ from genlab.models.latent import GaussianPrior, make_prior
 from genlab.optim import PRESETS as OPTIMIZER_PRESETS
 from genlab.optim import make_optimizer
 from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
-from genlab.train.history import History
+from genlab.history import GANRun, History
 from genlab.train.progress import check_callback, progress_bar
 
 SMOOTHABLE_LOSSES = ("minimax", "nonsaturating")  # losses whose D loss takes real_target
@@ -448,18 +448,6 @@ def train_gan(
 
 
 # --- 2-D convenience -----------------------------------------------------------------------
-
-class GANRun(NamedTuple):
-    """What :func:`train_gan_2d` returns."""
-
-    history: History
-    generator: nn.Module
-    discriminator: nn.Module
-    centers: torch.Tensor
-    std: float
-    ema_generator: nn.Module | None = None  # the weight average, with ``ema_decay``
-    latent_prior: object | None = None  # the prior the generator was trained on
-
 
 def train_gan_2d(
     dataset: str = "ring",
