@@ -9,9 +9,9 @@ at another folder of the same layout):
 - the classifier-free guidance sweep of helper 14a (``guidance.guidance_sweep``, w = 1, 2,
   3, 5, 8, 20 samples per digit) for each seed;
 - each personalization variant, trained on the chapter's subject (the bold-italic style,
-  4 reference images of 3s and 7s: ``genlab.metrics.style.reference_set``) with the
+  4 reference images of 3s and 7s: ``genlab.finetune.style.reference_set``) with the
   chapter's settings (:data:`VARIANTS`), for each seed, measured by
-  ``genlab.metrics.style.personalization_measures`` on every digit (subject prompts and
+  ``genlab.finetune.style.personalization_measures`` on every digit (subject prompts and
   plain prompts, ``--n-per-digit`` each): fidelity (style score and feature distance on
   the reference classes and on the *other* classes), prior preservation and drift
   (classifier accuracy on plain prompts, style of plain samples, paired feature distance
@@ -83,7 +83,7 @@ def run_variant(name: str, spec: dict, seed: int, model, reference, reference_di
                 class_set, baseline, n_per_digit: int) -> dict:
     from genlab.finetune import dreambooth, textual_inversion
     from genlab.finetune.loop import TrainConfig
-    from genlab.metrics.style import personalization_measures
+    from genlab.finetune.style import personalization_measures
 
     parts = load(model)
     row = {"variant": name, "seed": seed, "train_cpu_s": 0.0, "train_wall_s": 0.0,
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
 
     from genlab.finetune import dreambooth
     from genlab.finetune.guidance import guidance_sweep
-    from genlab.metrics.style import reference_set
+    from genlab.finetune.style import reference_set
     from genlab.pretrained.digits_t2i import quiet_hf
 
     quiet_hf()

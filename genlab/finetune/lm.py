@@ -1,4 +1,5 @@
-"""Causal language models: the loss, perplexity, L2-SP, and the ``lm`` fine-tuning recipe.
+"""Causal language models: L2-SP and the ``lm`` fine-tuning recipe (the loss and perplexity
+live in :mod:`genlab.losses.lm`; this module re-exports them for chapter 07).
 
 One recipe for every method of chapter 07, used by the chapter, the benchmark and
 ``python -m genlab.finetune lm``:
@@ -15,14 +16,10 @@ prompt     PEFT ``PromptTuningConfig``: virtual tokens prepended to the input (L
 ptuning    PEFT ``PromptEncoderConfig``: virtual tokens from a small MLP (Liu et al. 2021)
 prefix     PEFT ``PrefixTuningConfig``: learned keys and values in every layer (Li and Liang 2021)
 =========  ==============================================================================
-
-Perplexity is ``exp`` of the mean next-token cross-entropy over all predicted tokens of a
-set of blocks; with ``B`` blocks of ``T`` tokens that is ``B (T - 1)`` predictions.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,8 @@ import torch
 from torch import nn
 
 from genlab._checks import check_choice, check_int, check_positive
+from genlab.losses.lm import _input_ids
+from genlab.losses.lm import causal_lm_loss, perplexity  # noqa: F401  (chapter 07's lm.* names)
 
 METHODS = ("full", "freeze", "gradual", "lora", "adapter", "prompt", "ptuning", "prefix")
 PEFT_METHODS = ("lora", "prompt", "ptuning", "prefix")
@@ -39,57 +38,6 @@ PEFT_METHODS = ("lora", "prompt", "ptuning", "prefix")
 DEFAULT_LR = {"full": 2e-3, "freeze": 2e-3, "gradual": 2e-3, "lora": 5e-3, "adapter": 5e-3,
               "prompt": 3e-2, "ptuning": 1e-2, "prefix": 1e-2}
 LORA_TARGETS = ["q_proj", "v_proj"]  # Hu et al. 2021, section 7.1: W_q and W_v
-
-
-def _input_ids(batch) -> torch.Tensor:
-    if isinstance(batch, torch.Tensor):
-        ids = batch
-    elif isinstance(batch, dict) and "input_ids" in batch:
-        ids = batch["input_ids"]
-    else:
-        raise TypeError("batch must be a (batch, seq) tensor of token ids or a dict with "
-                        f"'input_ids', got {type(batch).__name__}")
-    if ids.ndim != 2 or ids.dtype != torch.long:
-        raise ValueError(f"token ids must be a (batch, seq) long tensor, got shape "
-                         f"{tuple(ids.shape)} and dtype {ids.dtype}")
-    return ids
-
-
-def causal_lm_loss(model: nn.Module, batch) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats per token) of ``model`` on ``batch``.
-
-    ``batch``: token ids ``(batch, seq)`` or a dict with ``input_ids`` (and optionally
-    ``attention_mask``, ``labels``). The labels default to the inputs: Hugging Face causal
-    LMs shift them by one inside (position t predicts token t + 1).
-    """
-    if isinstance(batch, dict):
-        ids = _input_ids(batch)
-        return model(input_ids=ids, attention_mask=batch.get("attention_mask"),
-                     labels=batch.get("labels", ids)).loss
-    ids = _input_ids(batch)
-    return model(input_ids=ids, labels=ids).loss
-
-
-@torch.no_grad()
-def perplexity(model: nn.Module, blocks: torch.Tensor, batch_size: int = 64) -> float:
-    """``exp`` of the mean next-token cross-entropy of ``model`` over ``blocks`` ``(n, seq)``.
-
-    Every block has the same length, so each batch's mean is weighted by its number of
-    blocks. The model is evaluated in eval mode (its mode is restored) on its own device.
-    """
-    ids = _input_ids(blocks)
-    check_int("batch_size", batch_size, minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    try:
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size].to(device)
-            total += causal_lm_loss(model, chunk).double().item() * len(chunk)
-    finally:
-        model.train(was_training)
-    return math.exp(total / len(ids))
 
 
 def l2_sp_penalty(model: nn.Module, reference: dict[str, torch.Tensor],

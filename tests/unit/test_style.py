@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genlab.data import load_digits
-from genlab.metrics import style as S
+from genlab.finetune import style as S
 
 
 def blank(n: int = 1) -> torch.Tensor:
