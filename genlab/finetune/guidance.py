@@ -7,12 +7,19 @@ extrapolate from the unconditional noise prediction towards the conditional one,
     eps_guided = eps_uncond + w (eps_cond - eps_uncond),
 
 w = 1 is the conditional model, w = 0 the unconditional one, w > 1 trades diversity for
-faithfulness to the prompt. The unconditional input is the text embedding of the empty
-prompt ``""`` (what ``StableDiffusionPipeline`` uses when ``negative_prompt`` is None).
+faithfulness to the prompt. This is Diffusers' convention (``guidance_scale`` = w). Ho &
+Salimans write ``(1 + w') eps_cond - w' eps_uncond``, so their w' = w - 1: their w' = 0 is
+the conditional model and their best-FID w' of 0.1-0.3 is ``guidance_scale`` 1.1-1.3. The
+unconditional input is the text embedding of the empty prompt ``""`` (what
+``StableDiffusionPipeline`` uses when ``negative_prompt`` is None).
 
 :func:`guided_sample` is the DDIM loop of ``StableDiffusionPipeline.__call__`` written out
 (same noise draw, same batch order ``[uncond, cond]``, same scheduler calls), so for the
-same generator, scheduler and guidance scale it returns the pipeline's images.
+same generator, scheduler and guidance scale **w > 1** it returns the pipeline's images.
+Below that they differ on purpose: the pipeline guides only when ``guidance_scale > 1``
+(``do_classifier_free_guidance``) and otherwise runs the conditional model alone, while
+:func:`guided_sample` applies the formula at every w (at w = 0 the unconditional model;
+w = 1 skips the unconditional pass, which cannot change the result).
 :func:`guidance_sweep` measures the trade-off: prompt accuracy, digits-FID, diversity.
 """
 
@@ -31,7 +38,8 @@ def cfg_combine(eps_uncond: torch.Tensor, eps_cond: torch.Tensor,
 
     eps_uncond, eps_cond: noise predictions of the same shape (e.g. ``(batch, C, H, W)``);
     guidance_scale: w >= 0 (0: unconditional, 1: conditional; Stable Diffusion's default
-    is 7.5). Returns a tensor of that shape; differentiable in both inputs.
+    is 7.5; Diffusers' pipelines call this only for w > 1). Returns a tensor of that
+    shape; differentiable in both inputs.
     """
     check_tensor("eps_uncond", eps_uncond, finite=False)
     check_tensor("eps_cond", eps_cond, finite=False)

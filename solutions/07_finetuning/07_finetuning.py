@@ -283,9 +283,15 @@ genlab.grading.check_here("07_finetuning", "test_freeze_all_but")
 
 # %% [markdown]
 # ULMFiT (Howard and Ruder 2018) splits a model into **layer groups** and, top first,
-# unfreezes one more group every *k* steps: the top block with the final norm, then each
-# block below it, then the embeddings. genlab's `freeze.layer_groups` builds those groups
-# for any Hugging Face transformer.
+# unfreezes one more group per epoch: the top block with the final norm, then each block
+# below it, then the embeddings. The paper combines this with two more ingredients that
+# we leave out here to change one thing at a time: **discriminative learning rates**
+# (each group's rate is the one above it divided by 2.6, so lower layers move less;
+# genlab's `freeze.discriminative_param_groups` builds those AdamW parameter groups) and
+# **slanted triangular** schedules (a short linear rise, then a long linear decay; our
+# warm-up and linear decay are that shape). Our runs are shorter than an epoch of a real
+# corpus, so we unfreeze one group every *k* updates instead. genlab's
+# `freeze.layer_groups` builds the groups for any Hugging Face transformer.
 
 # %%
 groups = freeze.layer_groups(pretrained)
@@ -353,8 +359,12 @@ axes[1].set(ylabel="CPU ms per update", title="cost of one update");
 # $$ y = x W^\top + b + \tfrac{\alpha}{r}\, x A^\top B^\top. $$
 #
 # $B$ starts at zero, so the adapted model starts exactly as the pretrained one; $A$
-# starts random (Kaiming-uniform, as PEFT does), so $B$ gets a gradient at once. Dividing
-# by $r$ keeps the update's size about the same when you change the rank.
+# starts random (Kaiming-uniform, as PEFT does), so $B$ gets a gradient at once. The
+# factor $\alpha / r$ was meant to keep the update's size the same when you change the
+# rank; Kalajdzievski (2023) showed that with it, higher ranks learn *slower* (the update
+# shrinks as $r$ grows), and that $\alpha / \sqrt{r}$ (**rsLoRA**, PEFT's
+# `LoraConfig(use_rslora=True)`) keeps the learning speed independent of the rank.
+# Section 8 measures both over ranks 1 to 64.
 #
 # ### Exercise 3: the LoRA forward pass
 #
@@ -480,7 +490,9 @@ record("adapters (bottleneck 16)", with_adapters, train(with_adapters, lr=5e-3))
 # These methods leave every weight frozen and change what the model *reads*.
 # **Prompt tuning** (Lester et al. 2021) learns a few "virtual token" embeddings that are
 # put in front of every input; **p-tuning** (Liu et al. 2021) produces them with a small
-# MLP; **prefix tuning** (Li and Liang 2021) learns keys and values for every attention
+# *prompt encoder* (an LSTM followed by an MLP in the paper; PEFT's `PromptEncoderConfig`
+# uses an MLP by default, `encoder_reparameterization_type="LSTM"` gives the paper's);
+# **prefix tuning** (Li and Liang 2021) learns keys and values for every attention
 # layer, so it reaches into every block instead of only the input.
 #
 # ### Exercise 5: prepend virtual tokens
@@ -532,7 +544,16 @@ print(f"max |ours - PEFT|: {diff:.1e}")
 
 # %% [markdown]
 # Now the three PEFT methods, each with 10 virtual tokens and a learning rate suited to
-# it (they move few numbers, so they take larger steps).
+# it (they move few numbers, so they take larger steps). First, how PEFT initializes the
+# virtual tokens, against the model's own word embeddings:
+
+# %%
+fresh = get_peft_model(copy.deepcopy(pretrained), PromptTuningConfig(
+    task_type=TaskType.CAUSAL_LM, num_virtual_tokens=10))
+virtual = fresh.prompt_encoder["default"].embedding.weight.detach()
+words = pretrained.get_input_embeddings().weight.detach()
+print(f"mean row norm: PEFT's initial virtual tokens {virtual.norm(dim=1).mean():.2f}, "
+      f"the model's word embeddings {words.norm(dim=1).mean():.2f}")
 
 # %%
 configs = {
@@ -557,8 +578,12 @@ ax.legend();
 
 # %% [markdown]
 # At this size prompt tuning and p-tuning do not even beat the pretrained model within
-# 60 updates: the ten virtual tokens start as random words, which disturb the model,
-# and learning barely undoes that. Prefix tuning does better. That is the honest result,
+# 60 updates. PEFT's default initialization (`prompt_tuning_init="RANDOM"`) draws the ten
+# virtual tokens from $\mathcal N(0, 1)$: vectors far longer than the model's word
+# embeddings (printed above), which disturb every input, and 60 updates barely undo
+# that. Starting from the embeddings of random vocabulary words instead
+# (`prompt_tuning_init="SAMPLE_VOCAB"`) gives about the same result here (section 8's
+# benchmark runs both). Prefix tuning does better. That is the honest result,
 # and it is what Lester et al. report: prompt tuning catches up with full fine-tuning
 # only for models with billions of parameters. A few input vectors can steer a huge
 # model that already "knows" the domain; they cannot teach a 177k-parameter model new
@@ -773,15 +798,17 @@ genlab.viz.image_grid(G_fd.sample(10), ax=axes[1], title="FreezeD, best step");
 # ```bash
 # python -m genlab.finetune lm --method lora                         # one CPU or GPU
 # torchrun --nproc_per_node 2 -m genlab.finetune lm --method lora --cpu
-# accelerate launch --multi_gpu --num_processes 2 -m genlab.finetune lm --method lora
+# accelerate launch --multi_gpu --num_processes 2 -m genlab.finetune lm --method lora --cpu
 # ```
 #
 # With several processes each one takes its own share of every batch (`--batch-size` is
 # the global batch) and Accelerate averages the gradients, so two processes take the same
-# steps as one. Note that `accelerate launch --cpu --num_processes 2` starts a *single*
-# process unless you give it an MPI host file; on a CPU-only machine use `torchrun` or
-# `--multi_gpu` with `--cpu`. Pointed at a real checkpoint on a GPU, the same code
-# fine-tunes it:
+# steps as one. The `--cpu` at the end of the second and third lines is *genlab's* option
+# (it builds `Accelerator(cpu=True)`), not Accelerate's: `accelerate launch --cpu
+# --num_processes 2` starts a *single* process unless you give it an MPI host file, and
+# Accelerate 1.15 refuses its own `--cpu` together with `--multi_gpu`. So on a CPU-only
+# machine use `torchrun`, or `accelerate launch --multi_gpu` with genlab's `--cpu`.
+# Pointed at a real checkpoint on a GPU, the same code fine-tunes it:
 #
 # ```bash
 # python -m genlab.finetune lm --method lora --model meta-llama/Llama-3.2-1B \

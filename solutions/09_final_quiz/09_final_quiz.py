@@ -12,7 +12,7 @@
 # %% [markdown]
 # ## Q1 (From the source lesson)
 #
-# What is the main purpose of regularization techniques (weight decay, dropout, gradient penalties, spectral norm) during training?
+# What is the main purpose of regularization techniques (weight decay, L2-SP, early stopping, gradient penalties, spectral norm) during training?
 #
 # - a) to make each training step run faster
 # - b) to keep the model from fitting noise or drifting into unstable solutions, so it generalizes and trains reliably
@@ -312,10 +312,10 @@ assert answer_q15 == "b", "Q15: not the right option; see the explanation above.
 # %% [markdown]
 # ## Q16 (Review)
 #
-# On the course's tiny Llama (about 177,000 parameters), prompt tuning with 10 virtual tokens barely lowers the legal-domain perplexity, while full fine-tuning and LoRA lower it a lot. What is the best explanation?
+# On the course's tiny Llama (about 177,000 parameters), prompt tuning with 10 virtual tokens does not lower the legal-domain perplexity at all in 60 updates (it ends slightly above the pretrained model's), while full fine-tuning and LoRA lower it a lot. What is the best explanation?
 #
 # - a) prompt tuning has a bug in PEFT
-# - b) the virtual tokens were initialized badly; any initialization would fix it
+# - b) the virtual tokens were initialized badly; any other initialization would fix it
 # - c) a few learned input vectors can steer a large model that already knows the domain, but not teach a tiny frozen model new phrasing: Lester et al. (2021) find prompt tuning matches fine-tuning only at billions of parameters, and prefix tuning, which acts in every layer, does better
 # - d) the learning rate must be the same as for full fine-tuning
 # %% solution id=answer_q16
@@ -326,7 +326,7 @@ answer_q16 = "c"
 # %% tests id=test_q16 points=1
 assert answer_q16 in {"a", "b", "c", "d"}, f"answer_q16 must be 'a', 'b', 'c' or 'd', got {answer_q16!r}"
 ### BEGIN HIDDEN TESTS
-print("Q16: It is a scale effect, reproduced in chapter 07, section 7: the frozen network decides what the prompt can do. Prompt tuning and p-tuning only change the input; prefix tuning adds keys and values in every attention layer and adapts more. Prompt methods use large learning rates (1e-2 to 3e-2) because they move few numbers.")
+print("Q16: It is a scale effect, reproduced in chapter 07, section 7: the frozen network decides what the prompt can do. Prompt tuning and p-tuning only change the input; prefix tuning adds keys and values in every attention layer and adapts more. The initialization is not the cause: PEFT's default N(0, 1) tokens and tokens copied from random vocabulary words (SAMPLE_VOCAB) end at about the same perplexity (chapter 07, section 8). Prompt methods use large learning rates (1e-2 to 3e-2) because they move few numbers.")
 assert answer_q16 == "c", "Q16: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
@@ -346,13 +346,13 @@ answer_q17 = "b"
 # %% tests id=test_q17 points=1
 assert answer_q17 in {"a", "b", "c", "d"}, f"answer_q17 must be 'a', 'b', 'c' or 'd', got {answer_q17!r}"
 ### BEGIN HIDDEN TESTS
-print("Q17: Guidance samples from p(x) p(c|x)^w: large w favours images that are unmistakably the prompt, drawn in fewer, bolder ways. Chapter 08, section 2, sweeps w = 1, 2, 3, 5, 8: accuracy saturates near w = 3 while diversity falls and, past w = 2, FID rises. w = 0 would be the unconditional model, not large w.")
+print("Q17: Guidance samples from p(x) p(c|x)^w: large w favours images that are unmistakably the prompt, drawn in fewer, bolder ways. Chapter 08, section 2, sweeps w = 1, 2, 3, 5, 8: accuracy saturates near w = 3 while diversity falls and, past w = 2, FID rises. Large w never gives the unconditional model; in the formula that is w = 0 (StableDiffusionPipeline, which guides only for guidance_scale > 1, runs the conditional model there instead).")
 assert answer_q17 == "b", "Q17: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
 # ## Q18 (Review)
 #
-# From five images of a new look (thick sevens with a crossbar), DreamBooth learns to draw it, but textual inversion, which learns one new token's embedding, gives ordinary sevens or some other style the model already had. Why?
+# Chapter 08 teaches the digits model a "bold italic" style from four reference images (two threes, two sevens). Full DreamBooth learns to draw the style, but textual inversion, which learns one new token's embedding, hardly changes the style, and its new word ends up nearest to the number words of the references' digits. Why?
 #
 # - a) textual inversion needs many more training steps to converge to the same result
 # - b) textual inversion only changes one input vector of a frozen model, so it can find the closest concept the model can already draw but cannot teach the UNet a new look; DreamBooth changes the UNet's weights
@@ -366,7 +366,7 @@ answer_q18 = "b"
 # %% tests id=test_q18 points=1
 assert answer_q18 in {"a", "b", "c", "d"}, f"answer_q18 must be 'a', 'b', 'c' or 'd', got {answer_q18!r}"
 ### BEGIN HIDDEN TESTS
-print("Q18: Find versus teach. Textual inversion searches the frozen model's input space for an embedding whose images match the references; if the UNet cannot draw the look at all, no word will make it. DreamBooth fine-tunes the UNet (with the prior-preservation loss so the class word keeps its meaning). Chapter 08, sections 3-5, compares them.")
+print("Q18: Find versus teach. Textual inversion searches the frozen model's input space for an embedding whose images match the references; if the UNet cannot draw the look at all, no word will make it, and the word settles on what the frozen model can draw that explains the references best: their content (three or seven), not their style. DreamBooth fine-tunes the UNet (with the prior-preservation loss, which reduces the class word's drift). Chapter 08, sections 3-5, compares them.")
 assert answer_q18 == "b", "Q18: not the right option; see the explanation above."
 ### END HIDDEN TESTS
 # %% [markdown]
