@@ -28,6 +28,13 @@ Two variants train on the shared Accelerate loop (:mod:`genlab.finetune.loop`):
 
 Everything works on "latents": ``parts.vae.encode`` is the identity for the course's pixel
 model and Stable Diffusion's VAE for a real checkpoint, so the same functions fine-tune both.
+As in Diffusers' scripts, each batch *samples* its latents from the VAE's ``latent_dist``
+(mean plus standard deviation times fresh noise; the pass-through VAE has no variance, so
+its latents are the pixels), and the UNet regresses the target its scheduler's
+``prediction_type`` names (:func:`training_target`): the noise for ``"epsilon"`` (the
+course's model, Stable Diffusion 1.x), the velocity ``get_velocity(x0, noise, t)`` for
+``"v_prediction"`` (Stable Diffusion 2.x at 768 px), the clean latents for ``"sample"``.
+The formulas above are written for epsilon.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from genlab._checks import check_int, check_positive, check_same_shape, check_te
 IDENTIFIER = "sks"  # the rare token of the paper and of Diffusers' examples
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # attention projections, as train_dreambooth_lora.py
 LORA_FILE = "pytorch_lora_weights.safetensors"  # the name save_lora_weights writes
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # a diffusers scheduler's choices
 
 
 # --------------------------------------------------------------------------- the loss
@@ -53,8 +61,9 @@ def prior_preservation_loss(pred: torch.Tensor, target: torch.Tensor,
                             prior_weight: float = 1.0) -> torch.Tensor:
     """DreamBooth's loss: ``MSE(pred, target) + prior_weight * MSE(prior_pred, prior_target)``.
 
-    pred, target: the network's noise prediction and the true noise on the *subject*
-    images, any shape ``(batch, ...)``; prior_pred, prior_target: the same on the *class*
+    pred, target: the network's prediction and its target (the noise for an epsilon
+    model, see :func:`training_target`) on the *subject* images, any shape
+    ``(batch, ...)``; prior_pred, prior_target: the same on the *class*
     images (their batch may differ in size). Each MSE is the mean over every element (a
     batch mean, Diffusers' ``F.mse_loss(..., reduction="mean")``). prior_weight: lambda of
     Ruiz et al. eq. 2 (>= 0; 0 is plain fine-tuning). Returns a scalar, computed in float32
@@ -132,13 +141,51 @@ def generate_class_images(parts, digits, per_digit: int = 25, guidance_scale: fl
     return images.detach().cpu().clamp(-1, 1), labels
 
 
+def training_target(noise_scheduler, x0: torch.Tensor, noise: torch.Tensor,
+                    timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet regresses, by ``noise_scheduler.config.prediction_type``.
+
+    x0: clean latents ``(batch, C, H, W)``; noise: the added noise, same shape; timesteps:
+    ``(batch,)`` integers. ``"epsilon"``: the noise; ``"v_prediction"``: the velocity
+    ``sqrt(abar_t) noise - sqrt(1 - abar_t) x0`` (Salimans & Ho 2022), computed by the
+    scheduler's own ``get_velocity`` as Diffusers' training scripts do; ``"sample"``: x0.
+    Any other type raises ``ValueError`` naming it.
+    """
+    kind = noise_scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return noise_scheduler.get_velocity(x0, noise, timesteps)
+    if kind == "sample":
+        return x0
+    raise ValueError(f"noise_scheduler.config.prediction_type must be one of "
+                     f"{PREDICTION_TYPES}, got {kind!r}")
+
+
 @torch.no_grad()
-def _latents(parts, images: torch.Tensor) -> torch.Tensor:
-    """Images -> the UNet's input space (identity for the pixel model, SD's VAE otherwise)."""
+def latent_moments(parts, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Images -> the mean and standard deviation of the VAE's latent distribution.
+
+    Both scaled by ``vae.config.scaling_factor`` and on the CPU, ``(n, C, h, w)``; the
+    standard deviation is None when the distribution has no variance (the pixel model's
+    pass-through VAE). The frozen VAE is run once; :func:`sample_latents` then draws
+    fresh latents per batch, as ``latent_dist.sample()`` in Diffusers' training loops.
+    """
     vae = parts.vae
     images = images.to(device=vae.device, dtype=vae.dtype)
-    latents = vae.encode(images).latent_dist.mode()
-    return (latents * vae.config.scaling_factor).cpu()
+    dist = vae.encode(images).latent_dist
+    scale = vae.config.scaling_factor
+    std = None if getattr(dist, "deterministic", False) or not bool(dist.std.any()) \
+        else (dist.std * scale).float().cpu()
+    return (dist.mean * scale).float().cpu(), std
+
+
+def sample_latents(mean: torch.Tensor, std: torch.Tensor | None, index: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Latents of the images ``index``: ``mean + std * noise`` (just ``mean`` if std is None)."""
+    if std is None:
+        return mean[index]
+    return mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)
 
 
 def _token_ids(parts, prompts: list[str]) -> torch.Tensor:
@@ -187,7 +234,7 @@ class DreamBoothBatches:
         check_int("seed", seed, minimum=0)
         self.batch_size, self.seed = batch_size, seed
         self.num_train_timesteps = parts.noise_scheduler.config.num_train_timesteps
-        self.instance = _latents(parts, instance_images)
+        self.instance, self.instance_std = latent_moments(parts, instance_images)
         prompts = [instance_prompt(d, identifier) for d in instance_digits]
         self.instance_text = _embed(parts, prompts)
         self.instance_ids = _token_ids(parts, prompts)
@@ -198,7 +245,7 @@ class DreamBoothBatches:
             if len(class_digits) != len(class_images):
                 raise ValueError(f"class_digits has {len(class_digits)} entries for "
                                  f"{len(class_images)} class_images")
-            self.classes = _latents(parts, class_images)
+            self.classes, self.classes_std = latent_moments(parts, class_images)
             # One embedding per class prompt, indexed per image (few prompts, many images).
             unique = sorted(set(class_digits))
             rows = [unique.index(d) for d in class_digits]
@@ -207,12 +254,15 @@ class DreamBoothBatches:
 
     def __call__(self, step: int) -> dict:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        # The VAE's latent noise has its own stream, so a stochastic VAE leaves the
+        # draws of images, noise and timesteps as they are for the pixel model.
+        g_latent = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 500_000_000)
         idx = torch.randint(len(self.instance), (self.batch_size,), generator=g)
-        x0, text = [self.instance[idx]], [self.instance_text[idx]]
-        ids = [self.instance_ids[idx]]
+        x0 = [sample_latents(self.instance, self.instance_std, idx, g_latent)]
+        text, ids = [self.instance_text[idx]], [self.instance_ids[idx]]
         if self.prior:
             cidx = torch.randint(len(self.classes), (self.batch_size,), generator=g)
-            x0.append(self.classes[cidx])
+            x0.append(sample_latents(self.classes, self.classes_std, cidx, g_latent))
             text.append(self.class_text[cidx])
             ids.append(self.class_ids[cidx])
         x0, text = torch.cat(x0), torch.cat(text)
@@ -227,8 +277,9 @@ class DreamBoothBatches:
 
 
 def dreambooth_loss_fn(noise_scheduler, prior_weight: float = 1.0):
-    """``loss_fn(model, batch)`` for the loop: epsilon MSE, with the prior term when the
-    batch carries class images. Logs ``instance_loss`` and ``prior_loss`` separately.
+    """``loss_fn(model, batch)`` for the loop: the MSE to :func:`training_target` (the
+    noise, the velocity or x0, by the scheduler's ``prediction_type``), with the prior term
+    when the batch carries class images. Logs ``instance_loss`` and ``prior_loss`` separately.
     ``model`` is the UNet (the batch carries the frozen text encoder's embeddings) or a
     :class:`TextToImage` (its text encoder encodes the batch's ``input_ids``)."""
     check_positive("prior_weight", prior_weight, allow_zero=True)
@@ -240,15 +291,16 @@ def dreambooth_loss_fn(noise_scheduler, prior_weight: float = 1.0):
             unet, text = model, batch["encoder_hidden_states"]
         x_t = noise_scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
         pred = unet(x_t, batch["timesteps"], text).sample
+        target = training_target(noise_scheduler, batch["x0"], batch["noise"], batch["timesteps"])
         k = int(batch["num_instance"])
         if k == len(pred):
-            return F.mse_loss(pred.float(), batch["noise"].float())
+            return F.mse_loss(pred.float(), target.float())
         pred_i, pred_c = pred[:k], pred[k:]
-        noise_i, noise_c = batch["noise"][:k], batch["noise"][k:]
-        loss = prior_preservation_loss(pred_i, noise_i, pred_c, noise_c, prior_weight)
+        target_i, target_c = target[:k], target[k:]
+        loss = prior_preservation_loss(pred_i, target_i, pred_c, target_c, prior_weight)
         return {"loss": loss,
-                "instance_loss": F.mse_loss(pred_i.detach(), noise_i),
-                "prior_loss": F.mse_loss(pred_c.detach(), noise_c)}
+                "instance_loss": F.mse_loss(pred_i.detach().float(), target_i.float()),
+                "prior_loss": F.mse_loss(pred_c.detach().float(), target_c.float())}
 
     return loss_fn
 

@@ -146,7 +146,7 @@ class TextualInversionBatches:
 
     def __init__(self, parts, images, digits, token: str = PLACEHOLDER, batch_size: int = 4,
                  seed: int = 0):
-        from genlab.finetune.dreambooth import _digit_list, _latents
+        from genlab.finetune.dreambooth import _digit_list, latent_moments
 
         check_tensor("images", images, ndim=4)
         digits = _digit_list("digits", digits)
@@ -155,19 +155,42 @@ class TextualInversionBatches:
         check_int("batch_size", batch_size, minimum=1)
         self.batch_size, self.seed = batch_size, seed
         self.num_train_timesteps = parts.noise_scheduler.config.num_train_timesteps
-        self.latents = _latents(parts, images)
+        self.latents, self.latents_std = latent_moments(parts, images)
         tok = parts.tokenizer([ti_prompt(d, token) for d in digits], padding="max_length",
                               max_length=parts.tokenizer.model_max_length, truncation=True,
                               return_tensors="pt")
         self.input_ids = tok.input_ids
 
     def __call__(self, step: int) -> dict:
+        from genlab.finetune.dreambooth import sample_latents
+
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        g_latent = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 500_000_000)
         idx = torch.randint(len(self.latents), (self.batch_size,), generator=g)
-        x0 = self.latents[idx]
+        # latent_dist.sample() per batch, as the Diffusers script (the pixel model: exact)
+        x0 = sample_latents(self.latents, self.latents_std, idx, g_latent)
         return {"x0": x0, "input_ids": self.input_ids[idx],
                 "noise": torch.randn(x0.shape, generator=g),
                 "timesteps": torch.randint(self.num_train_timesteps, (len(x0),), generator=g)}
+
+
+def textual_inversion_loss_fn(noise_scheduler):
+    """``loss_fn(model, batch)``: the denoising MSE through the text encoder and the UNet.
+
+    ``model`` holds ``text_encoder`` and ``unet``; the target is
+    :func:`genlab.finetune.dreambooth.training_target` (noise, velocity or x0 by the
+    scheduler's ``prediction_type``, as the Diffusers script).
+    """
+    from genlab.finetune.dreambooth import training_target
+
+    def loss_fn(model, batch):
+        hidden = model.text_encoder(batch["input_ids"])[0]
+        x_t = noise_scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
+        pred = model.unet(x_t, batch["timesteps"], hidden).sample
+        target = training_target(noise_scheduler, batch["x0"], batch["noise"], batch["timesteps"])
+        return F.mse_loss(pred.float(), target.float())
+
+    return loss_fn
 
 
 def train_textual_inversion(parts, images: torch.Tensor, digits, config=None, *,
@@ -191,14 +214,7 @@ def train_textual_inversion(parts, images: torch.Tensor, digits, config=None, *,
     weight = parts.text_encoder.get_input_embeddings().weight
     weight.requires_grad_(True)
     model = _TextToImage(parts.unet, parts.text_encoder)
-    scheduler = parts.noise_scheduler
-
-    def loss_fn(model, batch):
-        hidden = model.text_encoder(batch["input_ids"])[0]
-        x_t = scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
-        pred = model.unet(x_t, batch["timesteps"], hidden).sample
-        return F.mse_loss(pred.float(), batch["noise"].float())
-
+    loss_fn = textual_inversion_loss_fn(parts.noise_scheduler)
     batches = TextualInversionBatches(parts, images, digits, token, batch_size, config.seed)
     history = finetune(model, loss_fn, batches, config, params=[weight],
                        callbacks=[RestoreFrozenRows(weight, [token_id]), *callbacks])

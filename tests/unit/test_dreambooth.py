@@ -247,3 +247,111 @@ def test_lora_off_restores_the_base_outputs_and_fusing_keeps_them(tmp_path):
     pipe.unfuse_lora()
     pipe.unload_lora_weights()
     torch.testing.assert_close(_latents(pipe), base, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- targets and latents
+
+def _v_prediction_copy(parts):
+    """The model with its training scheduler switched to v-prediction (as SD 2.x's)."""
+    import dataclasses
+
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler.from_config(parts.noise_scheduler.config, prediction_type="v_prediction")
+    return dataclasses.replace(parts, noise_scheduler=scheduler)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from genlab.pretrained.digits_t2i import load_digits_t2i
+
+    return load_digits_t2i(device="cpu")
+
+
+def test_training_target_is_noise_velocity_or_x0_by_the_prediction_type(shipped):
+    from diffusers import DDPMScheduler
+
+    x0, noise = _tensors(1, (5, 1, 8, 8), (5, 1, 8, 8), dtype=torch.float32)
+    t = torch.tensor([0, 10, 400, 800, 999])
+    v_parts = _v_prediction_copy(shipped)
+    abar = v_parts.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    velocity = abar.sqrt() * noise - (1 - abar).sqrt() * x0  # Salimans & Ho 2022, written out
+    torch.testing.assert_close(DB.training_target(v_parts.noise_scheduler, x0, noise, t), velocity)
+    assert DB.training_target(shipped.noise_scheduler, x0, noise, t) is noise  # epsilon
+    sample = DDPMScheduler.from_config(shipped.noise_scheduler.config, prediction_type="sample")
+    assert DB.training_target(sample, x0, noise, t) is x0
+    bad = DDPMScheduler.from_config(shipped.noise_scheduler.config, prediction_type="flow")
+    with pytest.raises(ValueError, match="prediction_type .* got 'flow'"):
+        DB.training_target(bad, x0, noise, t)
+
+
+def test_dreambooth_loss_of_a_v_prediction_model_regresses_diffusers_get_velocity(shipped):
+    v_parts = _v_prediction_copy(shipped)
+    images, digits = _subject()
+    class_images = images.flip(-1)
+    batch = DB.DreamBoothBatches(v_parts, images, digits, class_images, digits, batch_size=3)(0)
+    scheduler, unet = v_parts.noise_scheduler, v_parts.unet
+    with torch.no_grad():
+        out = DB.dreambooth_loss_fn(scheduler, prior_weight=0.5)(unet, batch)
+        x_t = scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
+        pred = unet(x_t, batch["timesteps"], batch["encoder_hidden_states"]).sample
+    target = scheduler.get_velocity(batch["x0"], batch["noise"], batch["timesteps"])
+    instance = ((pred[:3] - target[:3]) ** 2).mean()
+    prior = ((pred[3:] - target[3:]) ** 2).mean()
+    torch.testing.assert_close(out["loss"], instance + 0.5 * prior)
+    torch.testing.assert_close(out["instance_loss"], instance)
+    # the noise target would give another loss: the choice is not a no-op here
+    noise_loss = ((pred[:3] - batch["noise"][:3]) ** 2).mean()
+    assert not torch.isclose(instance, noise_loss, rtol=1e-3)
+
+
+def test_dreambooth_trains_a_v_prediction_copy_and_lowers_its_velocity_loss(shipped):
+    import copy
+
+    v_parts = _v_prediction_copy(copy.deepcopy(shipped))
+    images, digits = _subject()
+    history = DB.train_dreambooth(v_parts, images, digits, _config(steps=6, lr=1e-3))
+    assert torch.isfinite(torch.tensor(history["loss"])).all()
+
+
+class _NoisyVAE(torch.nn.Module):
+    """A VAE whose latent distribution has variance: mean x, std 0.5, scaling factor 2."""
+
+    def __init__(self):
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(scaling_factor=2.0)
+        self.register_buffer("_anchor", torch.zeros(()))
+
+    device = property(lambda self: self._anchor.device)
+    dtype = property(lambda self: self._anchor.dtype)
+
+    def encode(self, x):
+        from types import SimpleNamespace
+
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+        logvar = torch.full_like(x, 2 * torch.log(torch.tensor(0.5)).item())
+        return SimpleNamespace(latent_dist=DiagonalGaussianDistribution(torch.cat([x, logvar], 1)))
+
+
+def test_latents_are_sampled_from_the_latent_distribution_each_batch(parts):
+    import dataclasses
+
+    images, digits = _subject()
+    mean, std = DB.latent_moments(parts, images)  # the pass-through VAE: no variance
+    assert std is None and torch.equal(mean, images)
+    noisy = dataclasses.replace(parts, vae=_NoisyVAE())
+    mean, std = DB.latent_moments(noisy, images)
+    torch.testing.assert_close(mean, 2 * images)
+    torch.testing.assert_close(std, torch.full_like(images, 1.0))  # 0.5 x scaling 2
+    batches = DB.DreamBoothBatches(noisy, images[:1], digits[:1], batch_size=400)
+    x0 = torch.cat([batches(s)["x0"] for s in range(3)])
+    # every row is image 0; the latents scatter around 2 x image with std 1
+    torch.testing.assert_close(x0.mean(0), 2 * images[0], atol=0.1, rtol=0)
+    assert abs(x0.std(0).mean().item() - 1.0) < 0.05
+    assert torch.equal(batches(1)["x0"], batches(1)["x0"])  # repeatable per step
+    # the pixel model's batches are those of the deterministic path, bit for bit
+    plain = DB.DreamBoothBatches(parts, images, digits, batch_size=4)(2)
+    assert all(any(torch.equal(row, im) for im in images) for row in plain["x0"])

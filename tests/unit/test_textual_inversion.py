@@ -159,3 +159,28 @@ def test_saved_embedding_round_trips_through_load_textual_inversion(parts, tmp_p
     assert fresh.tokenizer.convert_tokens_to_ids(TI.PLACEHOLDER) == len(fresh.tokenizer) - 1
     # Same token id, same row, same frozen networks: the same computation, bit for bit.
     torch.testing.assert_close(sample(fresh), trained, rtol=0, atol=0)
+
+
+def test_textual_inversion_loss_of_a_v_prediction_model_regresses_diffusers_get_velocity():
+    import dataclasses
+
+    from diffusers import DDPMScheduler
+
+    from genlab.pretrained.digits_t2i import load_digits_t2i
+
+    shipped = load_digits_t2i(device="cpu")
+    scheduler = DDPMScheduler.from_config(shipped.noise_scheduler.config,
+                                          prediction_type="v_prediction")
+    v_parts = dataclasses.replace(shipped, noise_scheduler=scheduler)
+    images, digits = _subject()
+    TI.add_token(v_parts)
+    batch = TI.TextualInversionBatches(v_parts, images, digits, batch_size=3)(0)
+    model = TI._TextToImage(v_parts.unet, v_parts.text_encoder)
+    with torch.no_grad():
+        loss = TI.textual_inversion_loss_fn(scheduler)(model, batch)
+        hidden = v_parts.text_encoder(batch["input_ids"])[0]
+        x_t = scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
+        pred = v_parts.unet(x_t, batch["timesteps"], hidden).sample
+    target = scheduler.get_velocity(batch["x0"], batch["noise"], batch["timesteps"])
+    torch.testing.assert_close(loss, ((pred - target) ** 2).mean())
+    assert not torch.isclose(loss, ((pred - batch["noise"]) ** 2).mean(), rtol=1e-3)
