@@ -1,11 +1,14 @@
 """The clean room: runs a learner's answer cells and hands back plain data.
 
-Started by :mod:`genlab.grading.sandbox` as ``python -I -m genlab.grading.child FD`` in a
-private empty directory, with the job (JSON) on stdin. Messages go back as JSON lines on
-file descriptor FD. Order of work: confine the process (limits, user), run the chapter's
-setup code, guard the exercises' references (genlab.exercises.guard), lock the process
-(audit hooks), then the answer cells, then each exercise's ``run`` on the hidden cases.
-Nothing here compares anything: the judge, in the grading process, does.
+Started by :mod:`genlab.grading.sandbox` as ``python -I -B -m genlab.grading.child FD``
+inside the operating-system sandbox (bubblewrap: the graded references are not on its file
+system at all) or, where that is missing, in a private empty directory; the job (JSON)
+comes on stdin. Messages go back as JSON lines on file descriptor FD
+(:mod:`genlab.grading.messages` is what the grader accepts). Order of work: confine the
+process (limits, user), run the chapter's setup code, guard the exercises' references
+(genlab.exercises.guard, a second layer), lock the process (audit hooks, a second layer:
+they are no sandbox), then the answer cells, then each exercise's ``run`` on the hidden
+cases. Nothing here compares anything: the judge, in the grading process, does.
 """
 
 from __future__ import annotations
@@ -125,6 +128,9 @@ def _confine(limits: dict) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     size = int(limits.get("file_bytes", 64 << 20))
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    procs = int(limits.get("processes", 0))
+    if procs:  # counts threads too (torch's pools); not enforced for a real root outside
+        resource.setrlimit(resource.RLIMIT_NPROC, (procs, procs))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     uid, gid = limits.get("uid"), limits.get("gid")
     if uid is not None and os.getuid() == 0:
@@ -195,6 +201,10 @@ def main() -> None:
     exercises = [spec.exercises[test] for test in job["exercises"]]
     guarded = []
     for target in job["forbid"]:
+        module = target.partition(":")[0]
+        if not job.get("import_to_guard", True) and module.split(".")[0] != "genlab" \
+                and module not in sys.modules:
+            continue  # the sandbox mounts a stripped copy of that library file: no import needed
         try:
             reference = resolve(target)
         except (ImportError, AttributeError):

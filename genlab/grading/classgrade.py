@@ -70,6 +70,26 @@ def _record(report, student, graded) -> None:
         report.errors[student] = graded.error
 
 
+def _failure(what: str, exc: BaseException) -> str:
+    from genlab.grading.judge import bounded
+
+    return bounded(f"{what}: {type(exc).__name__}: {exc}", 200)
+
+
+def _grade_in_gradebook(report, api, assignment, student) -> None:
+    """nbgrader's autograde of one submission; if it raises, that submission scores 0."""
+    try:
+        _record(report, student, autograde(api, assignment, student))
+    except Exception as exc:  # noqa: BLE001 - one broken submission never stops the class
+        report.errors[student] = _failure("nbgrader could not grade it", exc)
+        try:
+            top = sum(points for _, points in _source_tests(Path(api.coursedir.root), Path(api.coursedir.root),
+                                                             assignment).values())
+        except Exception:  # noqa: BLE001
+            top = 0.0
+        report.scores[student] = (0.0, top)
+
+
 def _judge_one(chapter: str, path: Path, tests, policy=None):
     """Clean-room results of one submission, or None when it cannot be read."""
     import nbformat
@@ -116,7 +136,7 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
     try:
         if load_spec(assignment) is None:  # no clean room for it: nbgrader's kernel, in turn
             for student in students:
-                _record(report, student, autograde(api, assignment, student))
+                _grade_in_gradebook(report, api, assignment, student)
         else:
             from genlab.grading.judge import read_policy
 
@@ -129,9 +149,12 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
                            for s in students}
                 for future in as_completed(futures):
                     student = futures[future]
-                    future.result()
+                    try:
+                        future.result()
+                    except Exception as exc:  # noqa: BLE001 - this submission fails, the class goes on
+                        report.errors[student] = _failure("could not be judged", exc)
                     t0 = time.perf_counter()
-                    _record(report, student, autograde(api, assignment, student))
+                    _grade_in_gradebook(report, api, assignment, student)
                     report.seconds_gradebook += time.perf_counter() - t0
     finally:
         os.chdir(cwd)

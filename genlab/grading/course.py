@@ -35,6 +35,7 @@ class GradeReport:
     chapter: str
     cells: list[CellScore] = field(default_factory=list)
     error: str | None = None  # set when the submission could not be graded at all
+    note: str | None = None  # one line when answers ran without the OS sandbox
 
     @property
     def score(self) -> float:
@@ -55,6 +56,8 @@ class GradeReport:
         lines.append(f"{'total':<{width}}  {self.score:g} / {self.max_score:g}")
         if self.error:
             lines.append(f"note: {self.error}")
+        if self.note:
+            lines.append(self.note)
         return "\n".join(lines)
 
 
@@ -148,7 +151,9 @@ def autograde(api, chapter: str, student: str) -> GradeReport:
         result = api.autograde(chapter, student, force=True)
     finally:
         os.chdir(cwd)
-    report = GradeReport(chapter=chapter)
+    from genlab.grading.sandbox import no_sandbox_note
+
+    report = GradeReport(chapter=chapter, note=no_sandbox_note())
     if problem:
         report.error = problem
     elif not result["success"]:

@@ -10,8 +10,10 @@ the feedback text per test cell.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from genlab.grading import plain
@@ -46,16 +48,43 @@ class Notebook:
 
     @classmethod
     def from_nbformat(cls, nb) -> "Notebook":
+        """Answer and test cells of ``nb``; a cell whose nbgrader metadata is not a dict
+        of the usual types (a learner can edit it into anything) is not graded."""
         answers, tests = [], {}
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.get("cell_type") != "code" or not meta.get("grade_id"):
+        cells = nb.get("cells") if isinstance(nb, dict) else None
+        for cell in cells if isinstance(cells, list) else []:
+            meta = cell.get("metadata") if isinstance(cell, dict) else None
+            meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+            if not isinstance(meta, dict) or cell.get("cell_type") != "code":
                 continue
-            if meta.get("solution") and not meta.get("grade"):
-                answers.append((meta["grade_id"], cell.source))
-            elif meta.get("grade"):
-                tests[meta["grade_id"]] = (cell.source, float(meta.get("points", 0)))
+            gid, source = meta.get("grade_id"), _source_text(cell.get("source"))
+            if not isinstance(gid, str) or not gid or source is None:
+                continue
+            if meta.get("solution") is True and not meta.get("grade"):
+                answers.append((gid, source))
+            elif meta.get("grade") is True:
+                points = meta.get("points", 0)
+                points = float(points) if type(points) in (int, float) and math.isfinite(points) else 0.0
+                tests[gid] = (source, points)
         return cls(answers, tests)
+
+
+def _source_text(source) -> str | None:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return None
+
+
+FEEDBACK_LINE = 300  # characters of one line of text that came from the answer's process
+FEEDBACK_LINES = 12
+
+
+def bounded(text, limit: int = FEEDBACK_LINE) -> str:
+    """``text`` (from the clean room: possibly the answer's) on one line, cut to ``limit``."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _seed() -> int:
@@ -91,7 +120,7 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
     ``class_key(variable, letter, right) -> canonical letter`` undoes a class release's
     option shuffle (see :mod:`genlab.grading.classrelease`); None for self-study copies.
     """
-    import time
+    from genlab.grading.sandbox import no_sandbox_note
 
     spec = spec or load_spec(chapter)
     if spec is None:
@@ -115,6 +144,9 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
         groups["chapter"] = []
     base_seed = _seed()
     start = time.perf_counter()
+    # one deadline for the whole submission, every restart included; nothing the answer
+    # sends moves it
+    deadline = time.monotonic() + submission_budget(spec, notebook, timeout)
     cpu = 0.0
     for index, (group, exercises) in enumerate(groups.items()):
         prepared = []
@@ -123,7 +155,7 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
             prepared.append((ex, encoded, _expected(ex, encoded)))
         outcome_values, per_exercise, cell_notes, used = _run_group(
             spec, notebook, prepared, variables if index == 0 else [], timeout,
-            policy or read_policy())
+            policy or read_policy(), deadline)
         cpu += used
         for ex, encoded, wanted in prepared:
             points = notebook.tests[ex.test][1]
@@ -134,7 +166,19 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
                 results[test] = _judge_quiz(test, key, notebook.tests[test][1], outcome_values,
                                             class_key)
     notebook.timings.update(seconds=time.perf_counter() - start, child_cpu_seconds=cpu)
+    note = no_sandbox_note()
+    if note:
+        for result in results.values():
+            result.feedback = note + "\n" + result.feedback
     return results
+
+
+def submission_budget(spec, notebook, timeout=None) -> float:
+    """Wall seconds one submission may use in clean rooms, all restarts together."""
+    from genlab.grading.sandbox import CELL_TIMEOUT, SETUP_TIMEOUT
+
+    per_exercise = [timeout or ex.timeout for ex in spec.exercises.values()]
+    return SETUP_TIMEOUT + CELL_TIMEOUT * len(notebook.answers) + sum(per_exercise)
 
 
 def read_policy(extra_deny=()) -> dict:
@@ -162,7 +206,7 @@ def read_policy(extra_deny=()) -> dict:
     return {"deny": sorted(deny), "allow": sorted(allow)}
 
 
-def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None):
+def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None, deadline=None):
     """Clean-room runs until every exercise has a result; restarts skip what crashed."""
     from genlab.grading.sandbox import run_job
 
@@ -181,9 +225,15 @@ def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None):
                "read_policy": policy or read_policy(),
                "cells": [(gid, src) for gid, src in notebook.answers if gid not in skip],
                "exercises": [ex.test for ex, _ in pending],
+               "group_tests": sorted(ex.test for ex, _, _ in prepared),
                "cases": [enc for _, enc in pending],
                "variables": variables if values is None else []}
-        outcome = run_job(job, exercise_timeout=timeout)
+        if deadline is not None and time.monotonic() >= deadline:
+            for ex, _ in pending:
+                per_exercise.setdefault(ex.test, ("crash", "the submission used up its grading time"))
+            values = values or {}
+            break
+        outcome = run_job(job, exercise_timeout=timeout, deadline=deadline)
         cpu += outcome.cpu_seconds
         current = None
         for message in outcome.events:
@@ -198,7 +248,7 @@ def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None):
             elif kind == "cell_done":
                 current = None
                 if message.get("error"):
-                    cell_notes[str(message.get("id"))] = str(message["error"])
+                    cell_notes[str(message.get("id"))] = bounded(message["error"])
             elif kind == "variables":
                 values = message.get("values") if isinstance(message.get("values"), dict) else {}
             elif kind == "exercise":
@@ -230,11 +280,11 @@ def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None):
 
 
 def _judge_exercise(ex, points, result, wanted, cell_notes, notebook) -> CellResult:
-    notes = [f"answer cell {gid}: {text}" for gid, text in cell_notes.items()
+    notes = [bounded(f"answer cell {gid}: {text}") for gid, text in cell_notes.items()
              if gid in ex.names or any(name in src for name in ex.names
-                                        for g, src in notebook.answers if g == gid)]
+                                        for g, src in notebook.answers if g == gid)][:4]
     if result is None or result[0] == "crash":
-        text = result[1] if result else "no result"
+        text = bounded(result[1]) if result else "no result"
         return CellResult(ex.test, 0.0, points, "\n".join([text] + notes), False)
     outputs = result[1]
     problems = []
@@ -243,22 +293,21 @@ def _judge_exercise(ex, points, result, wanted, cell_notes, notebook) -> CellRes
     for i, (raw, want) in enumerate(zip(outputs, wanted)):
         try:
             got = plain.decode(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"hidden case {i + 1}: unreadable result ({exc})")
-            continue
-        if ex.check is not None:
-            found = list(ex.check(got, want))
-        else:
-            found = compare(got, want, rtol=ex.rtol, atol=ex.atol, check_dtype=ex.check_dtype,
-                            tolerances=ex.tolerances)
-        problems += [f"hidden case {i + 1}: {p}" for p in found[:3]]
+            if ex.check is not None:
+                found = list(ex.check(got, want))
+            else:
+                found = compare(got, want, rtol=ex.rtol, atol=ex.atol,
+                                check_dtype=ex.check_dtype, tolerances=ex.tolerances)
+        except Exception as exc:  # noqa: BLE001 - whatever the result holds, it fails alone
+            found = [f"unreadable result ({type(exc).__name__})"]
+        problems += [bounded(f"hidden case {i + 1}: {p}") for p in found[:3]]
     bodies = {p.split(": ", 1)[1] for p in problems}
     if len(problems) > 1 and len(bodies) == 1:
         problems = [f"every hidden case: {bodies.pop()}"]
     if not problems:
         return CellResult(ex.test, points, points,
                           f"hidden tests passed ({len(wanted)} cases)", True)
-    lines = [f"hidden tests failed ({len(problems)} problem(s)):"] + problems[:8]
+    lines = [f"hidden tests failed ({len(problems)} problem(s)):"] + problems[:FEEDBACK_LINES - 4]
     if ex.hint:
         lines.append("hint: " + ex.hint)
     return CellResult(ex.test, 0.0, points, "\n".join(lines + notes), False)
@@ -275,7 +324,8 @@ def _judge_quiz(test, key, points, values, class_key) -> CellResult:
             right += 1
             lines.append(f"{variable}: right")
         else:
-            shown = repr(raw) if type(raw) in (str, type(None)) else "not a one-letter string"
+            shown = bounded(repr(raw), 40) if type(raw) in (str, type(None)) \
+                else "not a one-letter string"
             lines.append(f"{variable}: not right (you answered {shown})")
     score = round(points * right / len(key), 6)
     return CellResult(test, score, points, f"{right} of {len(key)} right\n" + "\n".join(lines),
