@@ -8,13 +8,13 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test grade chapters benchmarks clean-venv classroom classroom-deps
+.PHONY: setup lab test grade chapters benchmarks clean-venv classroom classroom-deps site
 
 setup: $(READY)
 
 $(READY): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test,classroom]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[course,hf,test,classroom,site]"
 	@touch $@
 
 # The classroom's proxy (configurable-http-proxy, npm) goes into classroom/node_modules.
@@ -48,6 +48,13 @@ grade: $(READY)
 
 chapters: $(READY)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/release.py
+
+# The course as a static website in _site/ (open _site/index.html): the student chapters
+# executed offline (cached in .cache/site: an unchanged chapter is not run again), widget
+# previews, search and math with no network. SITE_OUT=dir builds elsewhere.
+SITE_OUT ?= _site
+site: $(READY)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python docs/site/build.py --out $(SITE_OUT)
 
 benchmarks: $(READY)
 	$(BIN)/python benchmarks/run_chapters.py
