@@ -42,6 +42,10 @@ class ClassReport:
         lines.append(f"{len(self.scores)} submissions in {self.seconds_total:.1f} s "
                      f"({self.seconds_gradebook:.1f} s of it in nbgrader's autograde), "
                      f"{self.cpu_seconds:.1f} CPU s")
+        from genlab.grading.sandbox import no_sandbox_note
+
+        if no_sandbox_note():
+            lines.append(no_sandbox_note())
         return "\n".join(lines)
 
 

@@ -127,6 +127,7 @@ def _bwrap_base(bwrap: str, view: list[str]) -> list[str]:
             *_system_binds(), *_python_binds(), *view,
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",
+            "--remount-ro", "/",  # bwrap's root is a tmpfs: read-only, so /tmp is all it writes
             "--clearenv"]
 
 
@@ -413,3 +414,13 @@ def _kill(proc) -> None:
     """SIGKILL to bwrap's session: bwrap dies, its PID namespace's init gets SIGKILL
     (``--die-with-parent``), and the kernel kills every process in the namespace."""
     _kill_group(proc)
+
+
+def probe(code: str, chapter: str = "01_gan_losses", timeout: float = 120.0):
+    """Run ``python -I -B -c code`` in the sandbox a clean room of ``chapter`` gets, without
+    the clean room's audit hooks (what the operating system alone isolates: for tests and
+    audits). Returns the ``subprocess.CompletedProcess`` (text output)."""
+    env = child_env("/tmp")
+    argv = sandbox_argv(chapter, env) + ["--"] + python_argv("-c", code)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={},
+                          start_new_session=True)
