@@ -7,6 +7,7 @@ import contextlib
 import os
 import random
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +60,24 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@contextmanager
+def deterministic_cpu():
+    """Run the block on one CPU thread with torch's deterministic algorithms (restored after).
+
+    What the builders of the shipped checkpoints train under, so a rebuild on the same
+    machine gives the same bytes.
+    """
+    threads = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was_deterministic)
 
 
 def mixed_precision(amp=False, device: torch.device | str | None = None) -> MixedPrecision:

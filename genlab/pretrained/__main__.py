@@ -1,29 +1,22 @@
-"""Rebuild or verify the course's shipped checkpoints.
+"""Rebuild, verify or list the course's shipped checkpoints.
 
     python -m genlab.pretrained build digits-features [--out FOLDER]
     python -m genlab.pretrained verify [digits-features]
     python -m genlab.pretrained list
+
+``verify`` and ``list`` read the registry through :mod:`genlab.pretrained.store`;
+``build`` runs the checkpoint's builder in :mod:`genlab.recipes` (this command-line entry
+point sits on top of the package's layers, like ``genlab.cli``; no library module imports it).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-BUILDERS = {
-    "digits-features": "genlab.pretrained.digits_features",
-    "dcgan-digits-0to8": "genlab.pretrained.dcgan_digits_0to8",
-    "digits-diffusion": "genlab.pretrained.digits_diffusion",
-    "digits-t2i": "genlab.pretrained.digits_t2i",
-    "gan2d-grid-islands": "genlab.pretrained.gan2d_islands",
-    "tiny-llama-general": "genlab.pretrained.tiny_lm",
-}
-
-
-def _module(name: str):
-    import importlib
-
-    return importlib.import_module(BUILDERS[name])
+from genlab.pretrained import store
+from genlab.recipes import BUILDERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,20 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "build":
-        _module(args.name).build(args.out)
+        importlib.import_module(BUILDERS[args.name]).build(args.out)
         return 0
     if args.command == "verify":
         for name in [args.name] if args.name else sorted(BUILDERS):
-            path = _module(name).verify()
-            print(f"{name}: OK ({path})")
+            print(f"{name}: OK ({store.verify(name)})")
         return 0
-    from genlab.pretrained.digits_features import read_registry
-
-    for name, entry in read_registry().items():
-        # A save_pretrained folder records one hash per file ("files").
-        digest = entry.get("sha256") or f"{len(entry.get('files', {}))} files hashed"
-        size = f"{entry['bytes']:,} bytes" if "bytes" in entry else "a folder"
-        print(f"{name}: {entry['file']} ({size}) sha256={digest}; rebuild: {entry['rebuild']}")
+    for name, entry in store.read_registry().items():
+        files = entry["files"]
+        digest = (f"sha256={files[entry['file']]}" if list(files) == [entry["file"]]
+                  else f"{len(files)} files hashed")
+        print(f"{name}: {entry['file']} ({entry['bytes']:,} bytes) {digest}; "
+              f"rebuild: {entry['rebuild']}")
     return 0
 
 

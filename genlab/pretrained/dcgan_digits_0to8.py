@@ -5,7 +5,8 @@ images (``genlab.finetune.gan_transfer``). The nines are left out of pretraining
 purpose: the generator has never drawn one, so whatever nines it makes afterwards were
 learned from the few-shot set.
 
-``python -m genlab.pretrained build dcgan-digits-0to8`` retrains it by :data:`RECIPE`
+``python -m genlab.pretrained build dcgan-digits-0to8`` retrains it by the recipe of
+:mod:`genlab.recipes.dcgan_digits_0to8`
 (about 70 CPU seconds on one core) with ``genlab.train.gan_digits.train_gan_digits``,
 writes the generator and the discriminator into one safetensors file
 (``generator.*`` and ``discriminator.*`` keys, about 0.34 MB) and records its SHA-256 in
@@ -23,158 +24,19 @@ float32. What the course relies on is the shipped file, and its hash is checked 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from genlab._checks import check_int
 from genlab.models.dcgan_digits import DigitsDiscriminator, DigitsGenerator
 from genlab.pretrained import store
-from genlab.pretrained.digits_features import (
-    ChecksumError,
-    _deterministic_cpu,
-    package_dir,
-    read_registry,
-    sha256_of_file,
-)
+from genlab.pretrained.store import ChecksumError, package_dir
 
-__all__ = ["ChecksumError", "RECIPE", "build", "load_dcgan_digits_0to8", "load_from",
-           "pretraining_images", "verify"]
+__all__ = ["ChecksumError", "load_dcgan_digits_0to8", "load_from", "verify"]
 
 NAME = "dcgan-digits-0to8"
 FILENAME = "dcgan_digits_0to8.safetensors"
-REGISTRY = "registry.json"
-REBUILD = "python -m genlab.pretrained build dcgan-digits-0to8"
-# The recipe is part of what the hash pins down: change one and rebuild. Steps and
-# learning rate from the fine-tuning study (/work/shared/reference/finetune.md, Q6):
-# 1,500 steps at lr 1e-3 reach digits-FID ~20 against the test split's 0-8.
-RECIPE = {
-    "digits": [0, 1, 2, 3, 4, 5, 6, 7, 8],
-    "split": "train",
-    "latent_dim": 16,
-    "width": 32,
-    "steps": 1500,
-    "batch_size": 64,
-    "lr_g": 1e-3,
-    "lr_d": 1e-3,
-    "betas": [0.5, 0.999],
-    "loss": "non-saturating (genlab.train.gan_digits)",
-    "seed": 0,
-    "train_dtype": "float32",
-    "threads": 1,
-}
-# Quality gate of a full build: digits-FID of 300 samples against the test split's
-# digits 0-8 (the study measured 19.7), and few samples read as a nine.
-MAX_FID_0TO8 = 40.0
-MAX_SHARE_NINE = 0.15
-EVAL_SAMPLES = 300
-
-
-def pretraining_images(recipe: dict | None = None) -> torch.Tensor:
-    """The ``(n, 1, 8, 8)`` images the GAN is pretrained on: the recipe's split, digits 0-8."""
-    from genlab.data import load_digits
-
-    recipe = {**RECIPE, **(recipe or {})}
-    images, labels = load_digits(recipe["split"])
-    keep = torch.isin(labels, torch.tensor(recipe["digits"]))
-    return images[keep]
-
-
-def train_dcgan_0to8(steps: int | None = None) -> tuple[DigitsGenerator, DigitsDiscriminator]:
-    """Train the pair from scratch by :data:`RECIPE` (``steps`` overrides its step count).
-
-    Returns the float32 generator and discriminator on the CPU.
-    """
-    from genlab.train.gan_digits import train_gan_digits
-
-    steps = RECIPE["steps"] if steps is None else check_int("steps", steps, minimum=1)
-    images = pretraining_images()
-    with _deterministic_cpu():
-        torch.manual_seed(RECIPE["seed"])  # the layers' initialization
-        generator = DigitsGenerator(RECIPE["latent_dim"], RECIPE["width"])
-        discriminator = DigitsDiscriminator(RECIPE["width"])
-        train_gan_digits(generator, discriminator, steps, images=images,
-                         batch_size=RECIPE["batch_size"], lr_g=RECIPE["lr_g"],
-                         lr_d=RECIPE["lr_d"], betas=tuple(RECIPE["betas"]),
-                         seed=RECIPE["seed"], device="cpu")
-    return generator.eval(), discriminator.eval()
-
-
-@torch.no_grad()
-def evaluate(generator: DigitsGenerator, n: int = EVAL_SAMPLES, seed: int = 0) -> dict:
-    """``{"fid_test_0to8", "share_nine"}`` of ``n`` samples drawn with noise seed ``seed``.
-
-    fid_test_0to8: digits-FID against the test split's digits 0-8; share_nine: the
-    fraction the shipped digits classifier reads as a 9.
-    """
-    from genlab.data import load_digits
-    from genlab.metrics.fid import digits_features, fid_from_features
-    from genlab.pretrained.digits_features import load_digits_features
-
-    images, labels = load_digits("test")
-    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-    fakes = generator.cpu()(z)
-    fake_features = digits_features(fakes)
-    classes = load_digits_features().head(fake_features).argmax(1)
-    return {
-        "fid_test_0to8": round(fid_from_features(digits_features(images[labels != 9]),
-                                                 fake_features), 3),
-        "share_nine": round((classes == 9).float().mean().item(), 4),
-    }
-
-
-def _state_dict(generator, discriminator) -> dict[str, torch.Tensor]:
-    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
-    tensors.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()})
-    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-
-
-def build(folder: str | Path | None = None, verbose: bool = True,
-          steps: int | None = None) -> Path:
-    """Train, check quality, save ``dcgan_digits_0to8.safetensors`` and record its hash.
-
-    ``folder`` defaults to the installed package (what ``python -m genlab.pretrained
-    build dcgan-digits-0to8`` rewrites); tests pass a temporary folder and a few
-    ``steps`` (a smoke build: recorded as such, no quality gate). A full build raises
-    ``RuntimeError`` if the samples miss the quality gate (:data:`MAX_FID_0TO8`,
-    :data:`MAX_SHARE_NINE`).
-    """
-    folder = Path(folder or package_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    recipe = dict(RECIPE, steps=RECIPE["steps"] if steps is None else steps)
-    generator, discriminator = train_dcgan_0to8(recipe["steps"])
-    quality = evaluate(generator)
-    full = recipe["steps"] == RECIPE["steps"]
-    if full and (quality["fid_test_0to8"] > MAX_FID_0TO8
-                 or quality["share_nine"] > MAX_SHARE_NINE):
-        raise RuntimeError(
-            f"the 0-8 DCGAN reached digits-FID {quality['fid_test_0to8']:.1f} (at most "
-            f"{MAX_FID_0TO8} required) with {quality['share_nine']:.0%} of samples read as "
-            f"9 (at most {MAX_SHARE_NINE:.0%}); the recipe needs changing"
-        )
-    path = folder / FILENAME
-    store.save_tensors(path, _state_dict(generator, discriminator))
-    entry = {
-        "file": FILENAME,
-        "sha256": sha256_of_file(path),
-        "bytes": path.stat().st_size,
-        **quality,
-        "eval_samples": EVAL_SAMPLES,
-        "recipe": recipe,
-        "rebuild": REBUILD,
-    }
-    if not full:
-        entry["note"] = f"smoke build ({recipe['steps']} steps), not the shipped model"
-    # Read-modify-write of this entry only: other builders own the other keys.
-    registry = read_registry(folder)
-    registry[NAME] = entry
-    (folder / REGISTRY).write_text(json.dumps(registry, indent=2) + "\n", encoding="utf-8")
-    if verbose:
-        print(f"wrote {path} ({entry['bytes']:,} bytes), digits-FID to test 0-8 "
-              f"{quality['fid_test_0to8']:.1f}, read as 9: {quality['share_nine']:.1%}, "
-              f"sha256 {entry['sha256']}")
-    return path
+REBUILD = store.rebuild_command(NAME)
 
 
 def verify(folder: str | Path | None = None) -> Path:
@@ -183,17 +45,14 @@ def verify(folder: str | Path | None = None) -> Path:
     Raises ``FileNotFoundError`` when the file or its registry entry is missing and
     :class:`ChecksumError` when the bytes differ from what was recorded.
     """
-    return store.verify(NAME, REBUILD, folder)
+    return store.verify(NAME, folder)
 
 
 def load_from(folder: str | Path, device: str | torch.device = "cpu",
               ) -> tuple[DigitsGenerator, DigitsDiscriminator]:
     """Load the pair in ``folder`` after verifying its hash (fresh, trainable modules)."""
-    from safetensors.torch import load_file
-
-    path = verify(folder)
-    recipe = read_registry(folder)[NAME].get("recipe", RECIPE)
-    tensors = load_file(str(path))
+    tensors, entry = store.load_verified(NAME, folder)
+    recipe = entry["recipe"]
     generator = DigitsGenerator(recipe["latent_dim"], recipe["width"])
     discriminator = DigitsDiscriminator(recipe["width"])
     for prefix, module in (("generator.", generator), ("discriminator.", discriminator)):

@@ -18,7 +18,8 @@ Captions are ``caption(k, template)``; 10% of training captions are dropped to t
 prompt, whose text embedding is the unconditional input of classifier-free guidance (Ho &
 Salimans 2022), exactly what ``StableDiffusionPipeline`` uses when ``negative_prompt`` is None.
 
-``python -m genlab.pretrained build digits-t2i`` retrains it (a few CPU minutes) into the
+``python -m genlab.pretrained build digits-t2i`` (:mod:`genlab.recipes.digits_t2i`) retrains
+it (a few CPU minutes) into the
 folder ``digits-t2i/`` (``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``: the
 layout of a Stable Diffusion repository) and records the SHA-256 of every file in
 ``registry.json``; :func:`load_digits_t2i` verifies them before reading a tensor.
@@ -35,8 +36,6 @@ kernels may differ in the last bits (the registry records the hashes of the ship
 
 from __future__ import annotations
 
-import json
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,8 +44,9 @@ from typing import Any
 
 import torch
 
-from genlab._checks import check_int, check_tensor
-from genlab.pretrained.digits_features import _deterministic_cpu
+from genlab._checks import check_int
+from genlab.device import get_device
+from genlab.pretrained import store
 
 NAME = "digits-t2i"
 FOLDER = "digits-t2i"  # a hyphen: not importable, so it can't shadow this module
@@ -106,7 +106,6 @@ RECIPE = {
     "train_dtype": "float32",
     "threads": 1,
 }
-MIN_ACCURACY_W3 = 0.95
 
 
 def vocabulary() -> list[str]:
@@ -319,8 +318,6 @@ def make_pipeline(parts: T2IParts, device=None):
     (no copies): fine-tuning ``parts.unet`` changes what the pipeline draws. Its progress
     bar is off (``pipe.set_progress_bar_config(disable=False)`` turns it on).
     """
-    from genlab.device import get_device
-
     if not isinstance(parts, T2IParts):
         raise TypeError(f"parts must be T2IParts, got {type(parts).__name__}")
     with quiet_hf():
@@ -356,9 +353,7 @@ def encode_prompts(parts: T2IParts, prompts) -> torch.Tensor:
 
 def package_folder() -> Path:
     """Where the shipped model lives: ``genlab/pretrained/digits-t2i``."""
-    from genlab.pretrained.digits_features import package_dir
-
-    return package_dir() / FOLDER
+    return store.package_dir() / FOLDER
 
 
 def model_files(folder: str | Path) -> list[str]:
@@ -368,45 +363,19 @@ def model_files(folder: str | Path) -> list[str]:
                   for p in (folder / sub).rglob("*") if p.is_file())
 
 
-def verify(folder: str | Path | None = None, registry_folder: str | Path | None = None) -> Path:
-    """Check every file of the model against the SHA-256s in the registry; return the folder.
+def verify(folder: str | Path | None = None) -> Path:
+    """Check every file of the model against the SHA-256s in ``folder``'s registry (default:
+    the package's, ``genlab/pretrained``); return the model's folder, ``folder/digits-t2i``.
 
-    ``folder`` defaults to the shipped model and ``registry_folder`` to the folder above it
-    (``genlab/pretrained``). Raises ``FileNotFoundError`` for a missing entry or file and
-    ``ChecksumError`` for a changed, missing or extra file.
+    Raises ``FileNotFoundError`` for a missing entry or file and ``ChecksumError`` for a
+    changed or extra file (:func:`genlab.pretrained.store.verify`).
     """
-    from genlab.pretrained.digits_features import ChecksumError, read_registry, sha256_of_file
-
-    folder = Path(folder) if folder is not None else package_folder()
-    registry_folder = Path(registry_folder) if registry_folder is not None else folder.parent
-    rebuild = "Rebuild it with `python -m genlab.pretrained build digits-t2i`."
-    entry = read_registry(registry_folder).get(NAME)
-    if entry is None:
-        raise FileNotFoundError(f"no {NAME!r} entry in {registry_folder / 'registry.json'}. {rebuild}")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is missing. {rebuild}")
-    recorded = entry["files"]
-    present = model_files(folder)
-    if present != sorted(recorded):
-        raise ChecksumError(f"{folder} holds files {present} but the registry records "
-                            f"{sorted(recorded)}. {rebuild}")
-    for name, digest in recorded.items():
-        actual = sha256_of_file(folder / name)
-        if actual != digest:
-            raise ChecksumError(f"{folder / name} has SHA-256 {actual} but the registry records "
-                                f"{digest}: the file is corrupted or was replaced. {rebuild}")
-    return folder
+    return store.verify(NAME, folder)
 
 
 def registry_entry() -> dict:
     """The shipped model's registry entry: files and hashes, accuracies, recipe, CPU seconds."""
-    from genlab.pretrained.digits_features import read_registry
-
-    entry = read_registry(package_folder().parent).get(NAME)
-    if entry is None:
-        raise FileNotFoundError("no digits-t2i entry in the registry; run "
-                                "`python -m genlab.pretrained build digits-t2i`")
-    return entry
+    return store.entry(NAME)
 
 
 def load_digits_t2i(path: str | Path | None = None, device=None) -> T2IParts:
@@ -421,8 +390,6 @@ def load_digits_t2i(path: str | Path | None = None, device=None) -> T2IParts:
     """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
-
-    from genlab.device import get_device
 
     if path is None:
         source = str(verify())
@@ -460,140 +427,3 @@ def save_parts(parts: T2IParts, folder: str | Path) -> Path:
         parts.tokenizer.save_pretrained(folder / "tokenizer")
         parts.noise_scheduler.save_pretrained(folder / "scheduler")
     return folder
-
-
-# ---------------------------------------------------------------- training and building
-
-def all_captions() -> list[str]:
-    """Every pretraining caption (10 digits x 5 templates, digit-major), then ``""``."""
-    return [caption(k, j) for k in range(10) for j in range(len(TEMPLATES))] + [""]
-
-
-def train_digits_t2i(recipe: dict | None = None, steps: int | None = None,
-                     on_step=None, verbose: bool = False) -> T2IParts:
-    """Pretrain the text-to-image model from scratch by ``recipe`` (default :data:`RECIPE`).
-
-    Epsilon-prediction MSE on the train split of the digits; each image gets the caption of
-    its digit in a random template, replaced by ``""`` with probability
-    ``caption_dropout``; UNet and text encoder train together with AdamW (linear warm-up,
-    then constant, so the first k steps of a longer run are a k-step run) and gradient
-    clipping; the returned model holds the EMA weights (torch ``AveragedModel``).
-    ``steps`` overrides the recipe's (the determinism test runs a few). ``on_step(step,
-    ema)`` is called after each update with the EMA ``ModuleDict`` (for evaluation
-    curves). Runs on one CPU thread with deterministic algorithms; returns CPU float32
-    parts in eval mode; ``parts.train_cpu_seconds`` records the loop's process time.
-    """
-    import torch.nn.functional as F
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    from genlab.data import load_digits
-
-    recipe = {**RECIPE, **(recipe or {})}
-    steps = recipe["steps"] if steps is None else check_int("steps", steps, minimum=1)
-    images, labels = load_digits("train")
-    captions = all_captions()
-    n_templates = len(TEMPLATES)
-    with _deterministic_cpu():
-        parts = random_digits_t2i(recipe["seed"])
-        ids = parts.tokenizer(captions, padding="max_length", max_length=MAX_LENGTH,
-                              return_tensors="pt").input_ids
-        nets = torch.nn.ModuleDict({"unet": parts.unet, "text_encoder": parts.text_encoder}).train()
-        ema = AveragedModel(nets, multi_avg_fn=get_ema_multi_avg_fn(recipe["ema_decay"]))
-        optimizer = torch.optim.AdamW(nets.parameters(), lr=recipe["lr"])
-        warmup = recipe["warmup_steps"]
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
-        generator = torch.Generator().manual_seed(recipe["seed"])
-        alphas_cumprod = parts.noise_scheduler.alphas_cumprod
-        start = time.process_time()
-        for step in range(steps):
-            idx = torch.randint(0, len(images), (recipe["batch_size"],), generator=generator)
-            template = torch.randint(0, n_templates, idx.shape, generator=generator)
-            which = labels[idx] * n_templates + template
-            dropped = torch.rand(idx.shape, generator=generator) < recipe["caption_dropout"]
-            which = torch.where(dropped, len(captions) - 1, which)
-            t = torch.randint(0, len(alphas_cumprod), idx.shape, generator=generator)
-            noise = torch.randn((len(idx), 1, 8, 8), generator=generator)
-            x_t = parts.noise_scheduler.add_noise(images[idx], noise, t)
-            # Encode the 51 distinct captions once and pick rows: same values and
-            # gradients as encoding the batch's captions one by one, fewer FLOPs.
-            embeddings = parts.text_encoder(ids)[0][which]
-            loss = F.mse_loss(parts.unet(x_t, t, encoder_hidden_states=embeddings).sample, noise)
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"the loss became {loss.item()} at step {step}; lower the lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(nets.parameters(), recipe["max_grad_norm"])
-            optimizer.step()
-            schedule.step()
-            ema.update_parameters(nets)
-            if verbose and (step + 1) % 100 == 0:
-                print(f"step {step + 1}/{steps}: loss {loss.item():.4f} "
-                      f"({time.process_time() - start:.0f} CPU s)", flush=True)
-            if on_step is not None:
-                on_step(step + 1, ema.module)
-        seconds = time.process_time() - start
-        nets.load_state_dict(ema.module.state_dict())
-    parts.unet.eval()
-    parts.text_encoder.eval()
-    parts.train_cpu_seconds = seconds
-    return parts
-
-
-def prompt_accuracies(parts: T2IParts, scales=(1.0, 3.0), n_per_class: int = 20,
-                      seed: int = 0) -> dict[float, float]:
-    """``{w: accuracy}``: the digits classifier's accuracy on ``n_per_class`` samples of
-    "a handwritten digit k" per digit, DDIM 20 steps, eta 0, at each guidance scale."""
-    from genlab.finetune.guidance import guidance_sweep
-
-    rows = guidance_sweep(parts, scales, n_per_class, seed)
-    return {row["guidance_scale"]: row["accuracy"] for row in rows}
-
-
-def build(folder: str | Path | None = None, verbose: bool = True, steps: int | None = None,
-          check: bool = True) -> Path:
-    """Train, check the prompts work, save in ``folder/digits-t2i`` and record the hashes.
-
-    ``folder`` defaults to the installed package (``genlab/pretrained``, what ``python -m
-    genlab.pretrained build digits-t2i`` rewrites); tests pass a temporary folder and a
-    few ``steps`` with ``check=False``. Raises ``RuntimeError`` when the classifier reads
-    fewer than :data:`MIN_ACCURACY_W3` of the samples at guidance 3 as the prompted digit.
-    Only this model's key of ``registry.json`` is rewritten.
-    """
-    import shutil
-
-    from genlab.pretrained.digits_features import read_registry, sha256_of_file
-
-    folder = Path(folder) if folder is not None else package_folder().parent
-    parts = train_digits_t2i(steps=steps, verbose=verbose)
-    accuracies = {}
-    if check:
-        accuracies = prompt_accuracies(parts)
-        if accuracies[3.0] < MIN_ACCURACY_W3:
-            raise RuntimeError(
-                f"at guidance 3 the classifier reads {accuracies[3.0]:.3f} of the samples as the "
-                f"prompted digit, below the required {MIN_ACCURACY_W3}; the recipe needs changing")
-    target = folder / FOLDER
-    if target.exists():
-        shutil.rmtree(target)
-    save_parts(parts, target)
-    files = {name: sha256_of_file(target / name) for name in model_files(target)}
-    registry = read_registry(folder)
-    registry[NAME] = {
-        "file": FOLDER,
-        "files": files,
-        "bytes": sum((target / name).stat().st_size for name in files),
-        "accuracy_w1": accuracies.get(1.0),
-        "accuracy_w3": accuracies.get(3.0),
-        "accuracy_eval": "200 samples of 'a handwritten digit k' (20 per digit), DDIM 20 steps, "
-                         "eta 0, clip_sample=False, seed 0",
-        "train_cpu_seconds": round(parts.train_cpu_seconds, 1),
-        "recipe": {**RECIPE, **({"steps": steps} if steps is not None else {})},
-        "rebuild": "python -m genlab.pretrained build digits-t2i",
-    }
-    (folder / "registry.json").write_text(json.dumps(registry, indent=2) + "\n", encoding="utf-8")
-    if verbose:
-        print(f"wrote {target} ({registry[NAME]['bytes']:,} bytes in {len(files)} files), "
-              f"accuracy w=1 {accuracies.get(1.0)}, w=3 {accuracies.get(3.0)}, "
-              f"training {parts.train_cpu_seconds:.0f} CPU s")
-    return target

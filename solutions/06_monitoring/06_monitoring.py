@@ -53,8 +53,9 @@ from genlab.pretrained import digits_features
 
 net = digits_features.load_digits_features()
 entry = digits_features.read_registry()["digits-features"]
+sha256 = entry["files"][entry["file"]]  # the registry records every file's hash
 print(f"test accuracy {digits_features.test_accuracy(net):.3f}, "
-      f"{sum(p.numel() for p in net.parameters()):,} parameters, sha256 {entry['sha256'][:12]}...")
+      f"{sum(p.numel() for p in net.parameters()):,} parameters, sha256 {sha256[:12]}...")
 
 # %% [markdown]
 # ## 2. Two losses, two series, and what they do not say

@@ -12,6 +12,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from genlab.pretrained import digits_t2i as T  # noqa: E402
+from genlab.recipes import digits_t2i as recipe  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -117,18 +118,18 @@ def test_build_is_deterministic_and_records_every_files_hash(tmp_path):
     hashes = []
     for name in ("a", "b"):
         folder = tmp_path / name
-        T.build(folder, verbose=False, steps=3, check=False)
+        recipe.build(folder, verbose=False, steps=3, check=False)
         entry = json.loads((folder / "registry.json").read_text())[T.NAME]
-        assert sorted(entry["files"]) == T.model_files(folder / T.FOLDER)
+        assert sorted(entry["files"]) == [f"{T.FOLDER}/{f}" for f in T.model_files(folder / T.FOLDER)]
         assert entry["recipe"]["steps"] == 3
         hashes.append(entry["files"])
     assert hashes[0] == hashes[1]
-    assert T.verify(tmp_path / "a" / T.FOLDER) == tmp_path / "a" / T.FOLDER
+    assert T.verify(tmp_path / "a") == tmp_path / "a" / T.FOLDER
 
 
 def test_the_registry_keeps_other_models_entries(tmp_path):
     (tmp_path / "registry.json").write_text(json.dumps({"other": {"file": "x"}}))
-    T.build(tmp_path, verbose=False, steps=1, check=False)
+    recipe.build(tmp_path, verbose=False, steps=1, check=False)
     registry = json.loads((tmp_path / "registry.json").read_text())
     assert registry["other"] == {"file": "x"} and T.NAME in registry
 
@@ -140,27 +141,31 @@ def _copy_shipped(tmp_path):
 
 
 def test_a_changed_missing_or_extra_file_fails_the_hash_check(tmp_path):
-    from genlab.pretrained.digits_features import ChecksumError
+    from genlab.pretrained.store import ChecksumError
 
     folder = _copy_shipped(tmp_path)
-    assert T.verify(folder) == folder
+    assert T.verify(tmp_path) == folder
     weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
     raw = bytearray(weights.read_bytes())
     raw[-1] ^= 0x01  # one bit of the last weight
     weights.write_bytes(bytes(raw))
     with pytest.raises(ChecksumError, match="corrupted or was replaced"):
-        T.verify(folder)
+        T.verify(tmp_path)
     weights.unlink()
-    with pytest.raises(ChecksumError, match="registry records"):
-        T.verify(folder)
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        T.verify(tmp_path)
+    shutil.copy(T.package_folder() / "unet" / weights.name, weights)
+    (folder / "unet" / "extra.bin").write_bytes(b"pickle")
+    with pytest.raises(ChecksumError, match="does not know"):
+        T.verify(tmp_path)
     with pytest.raises(FileNotFoundError, match="build digits-t2i"):
-        T.verify(tmp_path / "nowhere", registry_folder=tmp_path / "empty")
+        T.verify(tmp_path / "empty")
 
 
 def test_shipped_model_is_small_safetensors_and_verified():
     entry = T.registry_entry()
     files = T.model_files(T.package_folder())
-    assert sorted(entry["files"]) == files
+    assert sorted(entry["files"]) == [f"{T.FOLDER}/{f}" for f in files]
     assert all(f.endswith((".json", ".safetensors")) for f in files), files
     assert entry["bytes"] < 2_000_000
     assert T.verify() == T.package_folder()

@@ -17,9 +17,12 @@ import pytest
 import torch
 
 from genlab.pretrained import digits_diffusion, gan2d_islands, store
-from genlab.pretrained.digits_features import package_dir, read_registry
+from genlab.pretrained.store import package_dir, read_registry
+from genlab.recipes import digits_diffusion as diffusion_recipe
+from genlab.recipes import gan2d_islands as islands_recipe
 
 MODULES = [digits_diffusion, gan2d_islands]
+RECIPES = {digits_diffusion: diffusion_recipe, gan2d_islands: islands_recipe}
 
 
 def _header(path):
@@ -34,15 +37,15 @@ def test_shipped_file_is_small_safetensors_with_its_hash_and_full_recipe(module)
     raw, header = _header(path)
     assert all(v["dtype"] == "F32" for k, v in header.items() if k != "__metadata__")
     assert len(raw) < 1_200_000 and entry["bytes"] == len(raw)
-    assert entry["recipe"] == module.RECIPE and "note" not in entry
-    assert store.sha256_of_file(path) == entry["sha256"]
+    assert entry["recipe"] == RECIPES[module].RECIPE and "note" not in entry
+    assert entry["files"] == {entry["file"]: store.sha256_of_file(path)}
     assert module.verify() == path
 
 
 def test_diffusion_loader_gives_fresh_models_and_the_build_history():
     model, history = digits_diffusion.load_digits_diffusion("v")
     assert not model.training and all(p.requires_grad for p in model.parameters())
-    assert len(history["loss"]) == digits_diffusion.RECIPE["steps"]
+    assert len(history["loss"]) == diffusion_recipe.RECIPE["steps"]
     assert history.meta["prediction"] == "v" and history.meta["alphas_cumprod"].shape == (1000,)
     x = torch.randn(3, 1, 8, 8)
     assert model(x, torch.tensor([0, 500, 999])).shape == (3, 1, 8, 8)
@@ -63,7 +66,7 @@ def test_islands_loader_gives_a_run_shaped_like_train_gan_2d():
     # the stored means, which a recomputed prior matches to float rounding on any CPU
     torch.testing.assert_close(run.latent_prior.means, MixturePrior(8, 128, 0.05, seed=0).means,
                                rtol=0, atol=1e-5)
-    stored = store.load_verified(gan2d_islands.NAME, gan2d_islands.REBUILD)[0]["prior.means"]
+    stored = store.load_verified(gan2d_islands.NAME)[0]["prior.means"]
     assert torch.equal(run.latent_prior.means, stored)
     assert run.generator(run.latent_prior.sample(4)).shape == (4, 2)
     assert len(run.history["g_loss"]) == len(run.history["d_loss"]) == 4000
@@ -73,23 +76,23 @@ def test_shipped_diffusion_models_score_what_the_registry_records():
     entry = read_registry()[digits_diffusion.NAME]
     for prediction in digits_diffusion.PREDICTIONS:
         model, history = digits_diffusion.load_digits_diffusion(prediction)
-        got = digits_diffusion.evaluate(model, prediction, history.meta["alphas_cumprod"])
+        got = diffusion_recipe.evaluate(model, prediction, history.meta["alphas_cumprod"])
         # the same weights and noise as at build time; a 50-step DDIM chain in float32 on
         # another kernel path moves the FID of 360 samples by far less than 0.2
         assert got["fid"] == pytest.approx(entry["quality"][prediction]["fid"], abs=0.2)
-        assert got["fid_over_floor"] <= digits_diffusion.MAX_FID_OVER_FLOOR
+        assert got["fid_over_floor"] <= diffusion_recipe.MAX_FID_OVER_FLOOR
         assert got["confident"] == pytest.approx(entry["quality"][prediction]["confident"],
                                                  abs=0.02)
 
 
 def test_shipped_islands_run_covers_the_grid_as_recorded():
     entry = read_registry()[gan2d_islands.NAME]
-    got = gan2d_islands.evaluate(gan2d_islands.load_gan2d_grid_islands())
+    got = islands_recipe.evaluate(gan2d_islands.load_gan2d_grid_islands())
     for temperature, recorded in entry["quality"].items():
         assert got[temperature]["modes"] == recorded["modes"] == 25
         assert got[temperature]["high_quality"] == pytest.approx(recorded["high_quality"],
                                                                  abs=0.005)
-    assert got["T=0.5"]["high_quality"] >= gan2d_islands.MIN_HIGH_QUALITY
+    assert got["T=0.5"]["high_quality"] >= islands_recipe.MIN_HIGH_QUALITY
 
 
 def _first_steps(train, k=4):
@@ -148,24 +151,24 @@ def test_two_smoke_builds_give_the_same_bytes_and_keep_other_entries(module, tmp
         folder = tmp_path / name
         folder.mkdir()
         (folder / "registry.json").write_text(json.dumps({"other-model": {"sha256": "x"}}))
-        module.build(folder, verbose=False, steps=3)
+        RECIPES[module].build(folder, verbose=False, steps=3)
         registry = read_registry(folder)
         assert registry["other-model"] == {"sha256": "x"}, "the build rewrote another entry"
         assert registry[module.NAME]["recipe"]["steps"] == 3
         assert "smoke build" in registry[module.NAME]["note"]
-        hashes.append(registry[module.NAME]["sha256"])
+        hashes.append(registry[module.NAME]["files"])
         module.load_from(folder)  # the smoke file loads through the hash check
     assert hashes[0] == hashes[1], "two builds by the same recipe gave different bytes"
-    assert hashes[0] != read_registry()[module.NAME]["sha256"]
+    assert hashes[0] != read_registry()[module.NAME]["files"]
 
 
 def test_bad_arguments_name_what_was_expected(tmp_path):
     with pytest.raises(ValueError, match="prediction"):
         digits_diffusion.load_digits_diffusion("x0")
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        digits_diffusion.build(tmp_path, verbose=False, steps=0)
+        diffusion_recipe.build(tmp_path, verbose=False, steps=0)
     with pytest.raises(TypeError, match="steps must be an int"):
-        gan2d_islands.build(tmp_path, verbose=False, steps=2.5)
+        islands_recipe.build(tmp_path, verbose=False, steps=2.5)
 
 
 def test_command_line_verifies_both():
@@ -177,11 +180,11 @@ def test_command_line_verifies_both():
 
 
 def test_islands_file_with_other_means_than_its_recipe_is_refused(tmp_path):
-    tensors, entry = store.load_verified(gan2d_islands.NAME, gan2d_islands.REBUILD)
+    tensors, entry = store.load_verified(gan2d_islands.NAME)
     tensors["prior.means"] = tensors["prior.means"] + 0.01  # islands the recipe never drew
     path = tmp_path / gan2d_islands.FILENAME
     store.save_tensors(path, tensors)
-    fields = {k: v for k, v in entry.items() if k not in ("file", "sha256", "bytes", "rebuild")}
+    fields = {k: v for k, v in entry.items() if k not in ("file", "files", "bytes", "rebuild")}
     store.record(tmp_path, gan2d_islands.NAME, path, gan2d_islands.REBUILD, **fields)
     with pytest.raises(ValueError, match="island means are not those of MixturePrior"):
         gan2d_islands.load_from(tmp_path)
