@@ -122,7 +122,7 @@ def _device_env(monkeypatch, value):
 
 
 def _corrupt_registry(tmp_path):
-    from genlab.pretrained.digits_features import read_registry
+    from genlab.pretrained.store import read_registry
 
     (tmp_path / "registry.json").write_text("{ not json", encoding="utf-8")
     return read_registry(tmp_path)
@@ -132,11 +132,12 @@ def _truncated_checkpoint(tmp_path):
     """A checkpoint cut short after it was hashed: the registry records the cut file's
     hash (as if registry and file were copied together), so only the loader can tell."""
     from genlab.pretrained import digits_features as F
+    from genlab.pretrained import store
 
-    data = (F.package_dir() / F.FILENAME).read_bytes()
+    data = (store.package_dir() / F.FILENAME).read_bytes()
     (tmp_path / F.FILENAME).write_bytes(data[: len(data) // 2])
-    entry = dict(F.read_registry()[F.NAME])
-    entry["sha256"] = F.sha256_of_file(tmp_path / F.FILENAME)
+    entry = dict(store.read_registry()[F.NAME])
+    entry["files"] = {F.FILENAME: store.sha256_of_file(tmp_path / F.FILENAME)}
     (tmp_path / "registry.json").write_text(json.dumps({F.NAME: entry}), encoding="utf-8")
     return F.load_from(tmp_path)
 
