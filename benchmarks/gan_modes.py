@@ -31,7 +31,7 @@ import torch
 
 from genlab.data.toy2d import toy_dataset
 from genlab.metrics.modes import mode_spread, perfect_mode_spread
-from genlab.train.gan import evaluate_modes, gan_preset, train_gan_2d
+from genlab.train.gan import PRESETS, evaluate_modes, train_gan_2d
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,7 +71,7 @@ ISLANDS_RECIPE = dict(optimizer="adam", g_lr=5e-3, d_lr=5e-3, betas=(0.0, 0.9), 
 def configurations() -> dict[str, dict]:
     configs = {}
     for loss in ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge"]:
-        configs[loss] = {**gan_preset(loss), "steps": PUBLISHED_STEPS}
+        configs[loss] = {"loss": loss, **PRESETS[loss], "steps": PUBLISHED_STEPS}
     configs["recipe"] = {"loss": "nonsaturating", **RECIPE}
     # the same recipe trained longer: sharper samples, at the edge of the 30 s budget
     configs["recipe-6000"] = {"loss": "nonsaturating", **RECIPE, "steps": 6000}

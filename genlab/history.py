@@ -20,7 +20,7 @@ class DivergenceError(RuntimeError):
     """A training run produced a non-finite loss; ``history`` keeps what was recorded.
 
     (A Ctrl-C, by contrast, is not an error: the loops return their History with
-    ``meta["interrupted"] = True``; see :mod:`genlab.train.progress`.)
+    ``meta["interrupted"] = True``; see :mod:`genlab.train.loop`.)
     """
 
     def __init__(self, message: str, history: "History"):

@@ -352,13 +352,15 @@ def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     step) when ``parameters`` is given, else ``nan``.
     """
     check_tensor("loss", loss, finite=False)
-    if scaler is None:
-        scaler = torch.amp.GradScaler("cpu", enabled=False)
-    scaler.scale(loss).backward()
+    if scaler is None:  # full precision: a plain backward and step
+        loss.backward()
+    else:
+        scaler.scale(loss).backward()
     norm = math.nan
     if parameters is not None:
         params = _as_param_list(parameters)
-        scaler.unscale_(optimizer)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         if max_norm is None:
             norm = gradient_norm(params)
         else:
@@ -366,8 +368,11 @@ def scaled_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
                 norm = math.inf  # don't clip inf grads: the scaler will skip this step
             else:
                 norm = clip_gradients(params, max_norm)
-    scaler.step(optimizer)
-    scaler.update()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return norm
 
 

@@ -3,8 +3,11 @@
 Full fine-tuning, frozen layers, LoRA, adapters, prompt tuning, DreamBooth and textual
 inversion differ in *which* parameters train and in the loss, not in the loop. So the loop
 is written once, top to bottom, in the style of the Diffusers example scripts and nanoGPT:
-a small settings dataclass, then prepare -> step -> log -> guard. Each optional feature
-(evaluation curves, gradient masks, unfreezing schedules) is a :class:`Callback`.
+a small settings dataclass, then prepare -> step -> guard -> log. Each optional feature
+(evaluation curves, gradient masks, unfreezing schedules) is a :class:`Callback`, the
+one protocol of :mod:`genlab.train.loop` (imported here, so ``genlab.finetune.loop``
+keeps the names ``Callback`` and ``LoopState``), and the bar, Ctrl-C, timing and meta
+keys are that contract's :class:`~genlab.train.loop.TrainingRun`.
 
 Because the loop is Accelerate's (``Accelerator.prepare``, ``accelerator.backward``), the
 same code runs on one CPU, one GPU, or several processes and GPUs under
@@ -15,20 +18,19 @@ one process with batch ``2 B``.
 
 from __future__ import annotations
 
+import math
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from genlab._checks import check_choice, check_int, check_positive
 from genlab.optim import linear_warmup_multiplier, warmup_cosine_multiplier
-from genlab.runmode import is_grading
-from genlab.train.history import DivergenceError, History
+from genlab.train.history import History
+from genlab.train.loop import Callback, LoopState, TrainingRun, as_callbacks, guard
 
 SCHEDULES = ("constant", "cosine", "linear")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -47,8 +49,8 @@ class TrainConfig:
     log_every: record loss and extras every k updates (the NaN guard checks every step).
     seed: seeds torch, numpy and random through ``accelerate.utils.set_seed``.
     cpu: force the CPU even where a GPU is present.
-    progress: a tqdm bar; None shows it except while grading, under pytest, and on every
-    process but the main one.
+    progress: a tqdm bar; None shows it except while grading and under pytest; never on
+    a process but the main one.
     """
 
     steps: int = 100
@@ -101,39 +103,6 @@ class TrainConfig:
         if self.schedule == "linear":
             return max(0.0, (self.steps - step) / (self.steps - self.warmup_steps))
         return 1.0
-
-
-@dataclass
-class LoopState:
-    """What callbacks see: ``step`` counts the updates done so far (0 before the first)."""
-
-    step: int
-    model: nn.Module
-    optimizer: Any
-    scheduler: Any
-    accelerator: Any
-    history: History
-    config: TrainConfig
-    extras: dict = field(default_factory=dict)
-
-
-class Callback:
-    """Hooks into :func:`finetune`; override what you need (all are no-ops here).
-
-    ``on_step_end`` may return ``{name: float}``, logged in the History at ``state.step``.
-    """
-
-    def on_train_begin(self, state: LoopState) -> dict | None:
-        return None
-
-    def after_backward(self, state: LoopState) -> None:
-        """Gradients are present (before clipping and ``optimizer.step``): mask them here."""
-
-    def on_step_end(self, state: LoopState) -> dict | None:
-        return None
-
-    def on_train_end(self, state: LoopState) -> None:
-        pass
 
 
 class _Every(Callback):
@@ -286,13 +255,6 @@ def _log_callback_values(history: History, step: int, values) -> None:
         history.log(step, **{k: _as_float(v) for k, v in values.items()})
 
 
-def _show_progress(config: TrainConfig, accelerator) -> bool:
-    if config.progress is not None:
-        return config.progress and accelerator.is_main_process
-    return (accelerator.is_main_process and not is_grading()
-            and "PYTEST_CURRENT_TEST" not in os.environ)
-
-
 # --------------------------------------------------------------------------------------
 # The loop
 
@@ -314,7 +276,8 @@ def finetune(model: nn.Module, loss_fn: Callable, batches, config: TrainConfig, 
     unfreezing pass everything that may ever train and toggle ``requires_grad`` in a
     callback.
     optimizer: a ready optimizer over ``params`` (default: AdamW from ``config``).
-    callbacks: :class:`Callback` objects, called in order.
+    callbacks: :class:`Callback` objects (or functions ``fn(step, history)``), called in
+    order.
     history: a History to append to (default: a new one).
 
     Returns the History: per logged update ``loss`` (mean over micro-batches and
@@ -333,10 +296,7 @@ def finetune(model: nn.Module, loss_fn: Callable, batches, config: TrainConfig, 
                         f"{type(loss_fn).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be Callback objects, got {type(cb).__name__}")
+    callbacks = as_callbacks(list(callbacks))  # Callbacks, or functions fn(step, history)
     history = history if history is not None else History()
 
     from accelerate.utils import set_seed
@@ -363,88 +323,64 @@ def finetune(model: nn.Module, loss_fn: Callable, batches, config: TrainConfig, 
     prepared_model, prepared_optimizer = accelerator.prepare(model, optimizer)
     stream = _batch_stream(batches, accelerator)
     trained = [p for group in optimizer.param_groups for p in group["params"]]
-    state = LoopState(0, accelerator.unwrap_model(prepared_model), prepared_optimizer,
-                      scheduler, accelerator, history, config)
+    state = LoopState(history, config, model=accelerator.unwrap_model(prepared_model),
+                      optimizer=prepared_optimizer, scheduler=scheduler,
+                      accelerator=accelerator)
     history.meta.update(
         config=asdict(config), num_processes=accelerator.num_processes,
-        device=str(accelerator.device), interrupted=False,
+        device=str(accelerator.device),
         trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
-    for cb in callbacks:
-        _log_callback_values(history, 0, cb.on_train_begin(state))
 
-    bar = None
-    if _show_progress(config, accelerator):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, desc="fine-tuning", leave=False)
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
     try:
-        for step in range(1, config.steps + 1):
-            # 2. one update: accumulate micro-batches (no gradient sync until the last)
-            k = config.grad_accum_steps
-            loss_sum = None
-            extra_sums: dict[str, float] = {}
-            for micro in range(k):
-                batch = next(stream)
-                sync = micro == k - 1 or accelerator.num_processes == 1
-                with nullcontext() if sync else accelerator.no_sync(prepared_model):
-                    loss, extras = _split_loss(loss_fn(prepared_model, batch))
-                    accelerator.backward(loss / k)
-                # keep the loss's own precision (float64 runs compare exactly), but never
-                # sum in half precision
-                part = loss.detach() / k
-                part = part.float() if part.dtype in (torch.float16, torch.bfloat16) else part
-                loss_sum = part if loss_sum is None else loss_sum + part
-                for name, value in extras.items():
-                    extra_sums[name] = extra_sums.get(name, 0.0) + _as_float(value) / k
-            # 3. guard: every step, agreed across processes so that none waits alone
-            bad = (~torch.isfinite(loss_sum)).float()
-            if accelerator.num_processes > 1:
-                bad = accelerator.reduce(bad, reduction="sum")
-            if bad.item() > 0:
-                history.meta["steps_done"] = step - 1
-                raise DivergenceError(
-                    f"the loss became {loss_sum.item()} at step {step}; the run was stopped. "
-                    f"The error's .history keeps the {step - 1} updates done before it "
-                    f"(logged every {config.log_every}). Try a lower learning rate or "
-                    f"max_grad_norm.", history)
-            for cb in callbacks:
-                cb.after_backward(state)
-            grad_norm = None
-            if config.max_grad_norm is not None:
-                grad_norm = accelerator.clip_grad_norm_(trained, config.max_grad_norm)
-            lr_now = optimizer.param_groups[0]["lr"]
-            prepared_optimizer.step()
-            scheduler.step()
-            prepared_optimizer.zero_grad(set_to_none=True)
+        with TrainingRun(state, callbacks, config.steps, "fine-tuning", config.progress,
+                         show=accelerator.is_main_process) as run:
+            for step in range(1, config.steps + 1):
+                # 2. one update: accumulate micro-batches (no gradient sync until the last)
+                k = config.grad_accum_steps
+                loss_sum = None
+                extra_sums: dict[str, float] = {}
+                for micro in range(k):
+                    batch = next(stream)
+                    sync = micro == k - 1 or accelerator.num_processes == 1
+                    with nullcontext() if sync else accelerator.no_sync(prepared_model):
+                        loss, extras = _split_loss(loss_fn(prepared_model, batch))
+                        accelerator.backward(loss / k)
+                    # keep the loss's own precision (float64 runs compare exactly), but never
+                    # sum in half precision
+                    part = loss.detach() / k
+                    part = part.float() if part.dtype in (torch.float16, torch.bfloat16) else part
+                    loss_sum = part if loss_sum is None else loss_sum + part
+                    for name, value in extras.items():
+                        extra_sums[name] = extra_sums.get(name, 0.0) + _as_float(value) / k
+                # 3. guard: every step, agreed across processes so that none waits alone
+                bad = (~torch.isfinite(loss_sum)).float()
+                if accelerator.num_processes > 1:
+                    bad = accelerator.reduce(bad, reduction="sum")
+                if bad.item() > 0:  # this process's loss, or NaN for another's
+                    local = float(loss_sum)
+                    guard(history, step, loss=local if not math.isfinite(local) else math.nan)
+                for cb in callbacks:
+                    cb.after_backward(state)
+                grad_norm = None
+                if config.max_grad_norm is not None:
+                    grad_norm = accelerator.clip_grad_norm_(trained, config.max_grad_norm)
+                lr_now = optimizer.param_groups[0]["lr"]
+                prepared_optimizer.step()
+                scheduler.step()
+                prepared_optimizer.zero_grad(set_to_none=True)
 
-            # 4. log and call back
-            state.step = step
-            if step % config.log_every == 0 or step == config.steps:
-                mean_loss = accelerator.reduce(loss_sum, reduction="mean")
-                record = {"loss": mean_loss, "lr": lr_now, **extra_sums}
-                if grad_norm is not None:
-                    record["grad_norm"] = grad_norm
-                history.log(step, **record)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{float(mean_loss):.4g}")
-            for cb in callbacks:
-                _log_callback_values(history, step, cb.on_step_end(state))
-            history.meta["steps_done"] = step
-            if bar is not None:
-                bar.update(1)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
-        if accelerator.is_main_process:
-            print(f"Interrupted: stopped after {history.meta.get('steps_done', 0)} of "
+                # 4. log and call back
+                if step % config.log_every == 0 or step == config.steps:
+                    mean_loss = accelerator.reduce(loss_sum, reduction="mean")
+                    record = {"loss": mean_loss, "lr": lr_now, **extra_sums}
+                    if grad_norm is not None:
+                        record["grad_norm"] = grad_norm
+                    history.log(step, **record)
+                if run.step_done(step, loss=float(loss_sum)):
+                    break
+        if history.meta["interrupted"] and accelerator.is_main_process:
+            print(f"Interrupted: stopped after {history.meta['steps_done']} of "
                   f"{config.steps} updates; the returned History keeps what was recorded.")
     finally:
-        history.meta.setdefault("steps_done", 0)
-        history.meta["cpu_seconds"] = time.process_time() - cpu_start
-        history.meta["wall_seconds"] = time.perf_counter() - wall_start
-        if bar is not None:
-            bar.close()
         model.train(was_training)
-    for cb in callbacks:
-        cb.on_train_end(state)
     return history

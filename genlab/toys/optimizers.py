@@ -22,7 +22,7 @@ from torch import nn
 from genlab._checks import check_betas as _check_betas
 from genlab._checks import check_callable, check_finite_number, check_int, check_positive
 from genlab.train.history import History
-from genlab.train.progress import check_callback, progress_bar
+from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
 
 
 def dirac_gan_grads(theta: float, psi: float) -> tuple[float, float]:
@@ -134,9 +134,11 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     each evaluation. eval_every: evaluate on the test digits every that many steps (0:
     never; required > 0 for a plateau schedule). Logs ``loss``, ``lr`` every step and
     ``val_loss`` at evaluations. Deterministic for a ``seed`` on the CPU.
-    The loop contract of :mod:`genlab.train.progress`: ``progress`` bar, NaN guard on every
-    step (:class:`~genlab.train.history.DivergenceError`), ``callback(step, history)``,
-    Ctrl-C returns the history so far with ``meta["interrupted"] = True``.
+    The loop contract of :mod:`genlab.train.loop`: steps count from 1, ``progress`` bar,
+    NaN guard on every step before its update
+    (:class:`~genlab.train.history.DivergenceError`), ``callback`` (Callbacks or functions
+    ``fn(step, history)``), Ctrl-C returns the history so far with
+    ``meta["interrupted"] = True``.
     """
     from genlab.data import load_digits
 
@@ -159,36 +161,31 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if is_plateau and eval_every == 0:
         raise ValueError("a ReduceLROnPlateau schedule needs eval_every > 0")
-    callback = check_callback(callback)
+    callbacks = as_callbacks(callback)
     history = History()
-    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
-    bar = progress_bar(steps, "denoiser", progress)
-    try:
-        for step in range(steps):
+    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed)
+    state = LoopState(history, model=model, optimizer=optimizer, scheduler=scheduler)
+    with TrainingRun(state, callbacks, steps, "denoiser", progress) as run:
+        for step in range(1, steps + 1):
             idx = torch.randint(len(x_train), (batch_size,), generator=gen).to(device)
             clean = x_train[idx]
             noisy = clean + noise * torch.randn(clean.shape, generator=gen).to(device)
             loss = nn.functional.mse_loss(model(noisy), clean)
+            guard(history, step, loss=loss)  # before the update
             optimizer.zero_grad()
             loss.backward()
             history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
-            history.check_finite(step, loss=loss)
             optimizer.step()
             if scheduler is not None and not is_plateau:
                 scheduler.step()
-            if eval_every and (step + 1) % eval_every == 0:
+            if eval_every and step % eval_every == 0:
                 with torch.no_grad():
                     val_loss = nn.functional.mse_loss(model(x_val + val_noise), x_val).item()
                 history.log(step, val_loss=val_loss)
                 if is_plateau:
                     scheduler.step(val_loss)
-            bar.update(loss=history.last("loss"))
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
-    finally:
-        bar.close()
+            if run.step_done(step, loss=history.last("loss")):
+                break
     return history
 
 
@@ -222,8 +219,8 @@ def train_regression(make_scheduler: Callable | None = None, lr: float = 0.1,
     ``batch_size``; the schedule as in :func:`train_denoiser` (a plateau schedule steps
     on ``val_loss`` every ``eval_every`` steps). Logs ``loss`` and ``lr`` every step and
     ``val_loss`` (mean squared error on the validation set) every ``eval_every`` steps.
-    The loop contract of :mod:`genlab.train.progress` (bar, NaN guard on every step,
-    ``callback(step, history)``, Ctrl-C returns the history so far).
+    The loop contract of :mod:`genlab.train.loop` (steps from 1, bar, NaN guard on every
+    step, ``callback``, Ctrl-C returns the history so far).
     """
     check_positive("lr", lr)
     check_int("steps", steps, minimum=1)
@@ -237,32 +234,27 @@ def train_regression(make_scheduler: Callable | None = None, lr: float = 0.1,
     optimizer = torch.optim.Adam([w], lr=lr)
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    callback = check_callback(callback)
+    callbacks = as_callbacks(callback)
     history = History()
-    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed, interrupted=False)
-    bar = progress_bar(steps, "regression", progress)
-    try:
-        for step in range(steps):
+    history.meta.update(lr=lr, steps=steps, batch_size=batch_size, seed=seed)
+    state = LoopState(history, optimizer=optimizer, scheduler=scheduler)
+    with TrainingRun(state, callbacks, steps, "regression", progress) as run:
+        for step in range(1, steps + 1):
             idx = torch.randint(len(data["x_train"]), (batch_size,), generator=gen)
             loss = ((data["x_train"][idx] @ w - data["y_train"][idx]) ** 2).mean()
+            guard(history, step, loss=loss)  # before the update
             optimizer.zero_grad()
             loss.backward()
             history.log(step, loss=loss, lr=optimizer.param_groups[0]["lr"])
-            history.check_finite(step, loss=loss)  # before the update
             optimizer.step()
             if scheduler is not None and not is_plateau:
                 scheduler.step()
-            if (step + 1) % eval_every == 0:
+            if step % eval_every == 0:
                 with torch.no_grad():
                     val_loss = ((data["x_val"] @ w - data["y_val"]) ** 2).mean().item()
                 history.log(step, val_loss=val_loss)
                 if is_plateau:
                     scheduler.step(val_loss)
-            bar.update(loss=history.last("loss"))
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
-    finally:
-        bar.close()
+            if run.step_done(step, loss=history.last("loss")):
+                break
     return history

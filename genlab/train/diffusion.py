@@ -9,8 +9,6 @@ its variance. ``train_digits_diffusion`` is the chapter's recipe for the 8x8 dig
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from genlab._checks import (check_choice, check_images, check_int, check_module, check_positive,
@@ -19,7 +17,7 @@ from genlab.losses import diffusion as D
 from genlab.losses.diffusion import make_alphas_cumprod  # its old home; chapters import it here
 from genlab.optim import make_optimizer
 from genlab.train.history import History
-from genlab.train.progress import check_callback, progress_bar
+from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
 
 LOSS_TYPES = ("simple", "hybrid")
 
@@ -74,16 +72,17 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
       For short runs the average gives visibly cleaner samples.
 
     - ``progress``: a tqdm bar (None: on, except while grading and under pytest);
-      ``callback(step, history)`` after every step (e.g. a :class:`genlab.viz.LiveLossPlot`).
+      ``callback``: Callbacks or functions ``fn(step, history)`` after every step (e.g. a
+      :class:`genlab.viz.LiveLossPlot`), as in :mod:`genlab.train.loop`.
 
-    Series (every ``log_every`` steps and the last): ``loss``, ``mse`` (and ``vlb`` for the
-    hybrid loss), ``lr``. ``meta`` holds the settings, ``alphas_cumprod`` (CPU),
-    ``seconds`` (wall), ``cpu_seconds`` and ``interrupted``.
+    Steps count from 1. Series (at step 1, every ``log_every`` steps after it, and the
+    last): ``loss``, ``mse`` (and ``vlb`` for the hybrid loss), ``lr``. ``meta`` holds the
+    settings, ``alphas_cumprod`` (CPU), the contract's keys and ``seconds`` (wall).
     The loss of *every* step (logged or not) is checked before its update: a non-finite
     one raises :class:`~genlab.train.history.DivergenceError` (the model keeps its
     last finite weights; no EMA copy). Ctrl-C stops the run, copies the EMA weights into
     ``model`` as a full run does, and returns the history so far with
-    ``meta["interrupted"] = True`` (:mod:`genlab.train.progress`).
+    ``meta["interrupted"] = True`` (:mod:`genlab.train.loop`).
     """
     check_module("model", model)
     check_images("images", images)
@@ -105,7 +104,7 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
                         f"{type(optimizer).__name__}")
-    callback = check_callback(callback)
+    callbacks = as_callbacks(callback)
     if labels is not None:
         check_tensor("labels", labels, ndim=1, floating=False)
         if len(labels) != len(images):
@@ -126,12 +125,11 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
     history = History(meta=dict(prediction=prediction, loss_type=loss_type, snr_gamma=snr_gamma,
                                 lambda_vlb=lambda_vlb, steps=steps, batch_size=batch_size,
                                 T=len(alphas_cumprod), ema_decay=ema_decay,
-                                alphas_cumprod=alphas_cumprod.detach().cpu(),
-                                interrupted=False))
-    wall, cpu = time.perf_counter(), time.process_time()
-    bar = progress_bar(steps, f"diffusion ({prediction})", progress)
-    try:
-        for step in range(steps):
+                                alphas_cumprod=alphas_cumprod.detach().cpu()))
+    state = LoopState(history, model=model, optimizer=optimizer, scheduler=lr_scheduler)
+    with TrainingRun(state, callbacks, steps, f"diffusion ({prediction})", progress) as run:
+        for step in range(1, steps + 1):
+            # 1. a batch (labels dropped with probability p_uncond) and its loss
             idx = torch.randint(0, len(images), (batch_size,), device=device)
             batch_labels = None
             if labels is not None:
@@ -141,7 +139,7 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
             loss, parts = diffusion_loss(model, images[idx], alphas_cumprod, prediction=prediction,
                                          labels=batch_labels, loss_type=loss_type,
                                          snr_gamma=snr_gamma, lambda_vlb=lambda_vlb)
-            history.check_finite(step, loss=loss)  # every step, before the update
+            guard(history, step, loss=loss)  # 2. every step, before the update
             lr_used = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -152,19 +150,14 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
                 lr_scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
-            if step % log_every == 0 or step == steps - 1:
+            # 3. log (step 1, then every log_every), call back
+            if (step - 1) % log_every == 0 or step == steps:
                 history.log(step, loss=loss, lr=lr_used, **parts)
-            bar.update(loss=float(loss.detach()))
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
-    finally:
-        bar.close()
+            if run.step_done(step, loss=float(loss.detach())):
+                break
     if ema is not None and int(ema.n_averaged) > 0:
         model.load_state_dict(ema.module.state_dict())
-    history.meta["seconds"] = time.perf_counter() - wall
-    history.meta["cpu_seconds"] = time.process_time() - cpu
+    history.meta["seconds"] = history.meta["wall_seconds"]  # the name chapter 03 prints
     return history
 
 

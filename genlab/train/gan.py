@@ -1,43 +1,48 @@
-"""One GAN training loop for every loss of chapter 01_gan_losses.
+"""One GAN training loop for every loss of chapter 01_gan_losses, in the loop contract.
 
 :func:`train_gan` trains any generator/discriminator pair with any loss of
-:data:`genlab.losses.gan.GAN_LOSSES`. One *step* is ``n_critic`` discriminator updates
-followed by one generator update. The loop, in order, for each step:
+:data:`genlab.losses.gan.GAN_LOSSES`, with the settings of a :class:`GANConfig`. One
+*step* is ``n_critic`` discriminator updates followed by one generator update::
 
-1. ``n_critic`` times: real batch, fake batch (no generator gradient), D loss
-   (+ label smoothing for the minimax losses, + gradient penalty for WGAN-GP),
-   D update (optional gradient-norm clipping), weight clipping for WGAN;
-2. fake batch, G loss, G update (D's parameters frozen for this pass);
-3. log ``d_loss`` (mean over the ``n_critic`` updates) and ``g_loss``; NaN guard;
-   optional snapshot of samples from a fixed batch of noise.
+    for step in range(1, config.steps + 1):
+        for _ in range(config.n_critic):
+            d_record = critic_step(generator, discriminator, real_batch(), noise(), ...)
+        g_record = generator_step(generator, discriminator, noise(), ...)
+        history.log(step, **record)        # d_loss (mean over the critic updates), g_loss
+        run.step_done(step)                # EMA, LR decay, snapshots, your callbacks
 
-Every optimizer update goes through :func:`optimizer_step`, and mixed precision through
-:func:`autocast_context` and :func:`make_grad_scaler`: the three places a stabilization
-method plugs in (chapter 05 replaces them by ``genlab.stabilize``'s versions).
+:func:`critic_step` and :func:`generator_step` are the two updates a chapter shows; the
+extras are callbacks of :mod:`genlab.train.loop`'s contract (:class:`GeneratorEMA`,
+:class:`LinearLRDecay`, :class:`GANSnapshots`) and the functions :func:`lazy_r1_weight`
+and :func:`ema_update_`. Every optimizer update goes through :func:`optimizer_step`
+(:func:`genlab.stabilize.scaled_step`, the one AMP step), mixed precision through
+:func:`autocast_context` and :func:`make_grad_scaler`: the places a stabilization method
+plugs in (chapter 05).
 
 :func:`train_gan_2d` builds the 2-D MLPs and a ring or grid data set and calls
-:func:`train_gan`; :func:`gan_preset` holds each loss's published hyperparameters.
+:func:`train_gan`; :func:`gan_preset` returns each loss's published settings as a config.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import time
-from typing import Callable
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from genlab._checks import check_betas, check_choice, check_int, check_module, check_positive
+from genlab.history import GANRun, History
 from genlab.losses.gan import (GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty,
                                r1_penalty)
 from genlab.models.latent import GaussianPrior, make_prior
 from genlab.optim import PRESETS as OPTIMIZER_PRESETS
 from genlab.optim import make_optimizer
-from genlab.stabilize import apply_spectral_norm, clip_gradients, mixed_precision
-from genlab.history import GANRun, History
-from genlab.train.progress import check_callback, progress_bar
+from genlab.stabilize import apply_spectral_norm, mixed_precision, scaled_step
+from genlab.train.loop import Callback, LoopState, TrainingRun, as_callbacks, guard
 
 SMOOTHABLE_LOSSES = ("minimax", "nonsaturating")  # losses whose D loss takes real_target
 
@@ -65,20 +70,123 @@ _LOSS_RECIPES: dict[str, tuple[str, dict]] = {
 def _recipe(optimizer_preset: str, extra: dict) -> dict:
     settings = OPTIMIZER_PRESETS[optimizer_preset]
     kind = {"Adam": "adam", "RMSprop": "rmsprop"}[settings["optimizer"]]
-    recipe = dict(optimizer=kind, g_lr=settings["lr"], d_lr=settings["lr"])
+    recipe = dict(optimizer=kind, lr_g=settings["lr"], lr_d=settings["lr"])
     if kind == "adam":
         recipe["betas"] = tuple(settings["betas"])
     return {**recipe, **extra}
 
 
-#: ``train_gan`` keyword arguments per loss, built from :data:`genlab.optim.PRESETS`.
+#: :class:`GANConfig` fields per loss, built from :data:`genlab.optim.PRESETS`.
 PRESETS: dict[str, dict] = {loss: _recipe(*spec) for loss, spec in _LOSS_RECIPES.items()}
 
+#: Old spellings of GANConfig fields, still accepted by :func:`train_gan_2d` (chapters
+#: 01 and 05 were written with them).
+RENAMED = {"g_lr": "lr_g", "d_lr": "lr_d"}
 
-def gan_preset(loss: str) -> dict:
-    """Keyword arguments of :func:`train_gan` with ``loss``'s published hyperparameters."""
+
+@dataclass
+class GANConfig:
+    """Settings of one GAN run; checked when built. Defaults: DCGAN's (Radford et al. 2016).
+
+    loss: a name of ``GAN_LOSSES`` (``"minimax"``, ``"nonsaturating"``, ``"lsgan"``,
+    ``"wgan"``, ``"wgan-gp"``, ``"hinge"``). steps: generator updates, each after
+    ``n_critic`` discriminator updates on ``batch_size`` real and fake samples.
+    optimizer: ``"adam"`` (with ``betas``) or ``"rmsprop"``; ``lr_g`` and ``lr_d`` are
+    the two learning rates (TTUR, Heusel et al. 2017, uses ``lr_d > lr_g``).
+    weight_clip: clamp D's weights to +-this after each D update (None: 0.01 for
+    ``"wgan"``, off otherwise; 0 turns it off). gp_weight: gradient-penalty weight (None:
+    10 for ``"wgan-gp"``, 0 otherwise). real_target: 0.9 is one-sided label smoothing
+    (minimax losses only). spectral_norm: wrap D's layers in spectral norm (in place).
+    grad_clip: clip each network's gradient norm to this; the pre-clip norms are logged
+    as ``d_grad_norm`` and ``g_grad_norm``. lr_decay: both learning rates decay linearly
+    to 0 over the run. amp: mixed precision (CUDA fp16 with a gradient scaler, CPU bf16).
+    ema_decay: keep an exponential moving average of G's weights (e.g. 0.999; Yazici et
+    al. 2019), see :class:`GeneratorEMA`. r1_weight, r1_every: the zero-centred R1
+    penalty on real data (Mescheder et al. 2018) with weight ``r1_weight * r1_every`` on
+    every ``r1_every``-th D update (StyleGAN2's lazy regularization; 0 turns it off).
+    snapshot_every: keep ``n_snapshot`` samples from fixed noise every that many steps
+    and at the end (0: only at the end). progress: the tqdm bar (None: on, except while
+    grading and under pytest).
+    """
+
+    loss: str = "nonsaturating"
+    steps: int = 2000
+    batch_size: int = 256
+    optimizer: str = "adam"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    weight_clip: float | None = None
+    gp_weight: float | None = None
+    real_target: float = 1.0
+    spectral_norm: bool = False
+    grad_clip: float | None = None
+    lr_decay: bool = False
+    amp: bool = False
+    ema_decay: float | None = None
+    r1_weight: float = 0.0
+    r1_every: int = 1
+    snapshot_every: int = 0
+    n_snapshot: int = 1000
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        get_gan_loss(self.loss)  # a clear error for an unknown loss
+        check_int("steps", self.steps, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_choice("optimizer", self.optimizer, ("adam", "rmsprop"))
+        check_positive("lr_g", self.lr_g)
+        check_positive("lr_d", self.lr_d)
+        self.betas = check_betas(self.betas)
+        check_int("n_critic", self.n_critic, minimum=1)
+        check_positive("weight_clip", self.clip, allow_zero=True)
+        check_positive("gp_weight", self.penalty, allow_zero=True)
+        check_positive("real_target", self.real_target)
+        if self.real_target != 1.0 and self.loss not in SMOOTHABLE_LOSSES:
+            raise ValueError(
+                f"real_target (label smoothing) applies to the losses {SMOOTHABLE_LOSSES}, "
+                f"not to {self.loss!r}; leave it at 1.0")
+        for name in ("spectral_norm", "lr_decay", "amp"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip)
+        if self.ema_decay is not None:
+            check_positive("ema_decay", self.ema_decay, allow_zero=True)
+            if self.ema_decay >= 1:
+                raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        check_positive("r1_weight", self.r1_weight, allow_zero=True)
+        check_int("r1_every", self.r1_every, minimum=1)
+        check_int("snapshot_every", self.snapshot_every, minimum=0)
+        check_int("n_snapshot", self.n_snapshot, minimum=1)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be True or False (or None: on except while "
+                            f"grading and under pytest), got {self.progress!r}")
+
+    @property
+    def clip(self) -> float:
+        """The weight clip in use: ``weight_clip``, or the loss's default (WGAN: 0.01)."""
+        if self.weight_clip is not None:
+            return self.weight_clip
+        return 0.01 if self.loss == "wgan" else 0.0
+
+    @property
+    def penalty(self) -> float:
+        """The gradient-penalty weight in use: ``gp_weight``, or the loss's (WGAN-GP: 10)."""
+        if self.gp_weight is not None:
+            return self.gp_weight
+        return 10.0 if self.loss == "wgan-gp" else 0.0
+
+    def settings(self) -> dict:
+        """The settings as a plain dict, defaults resolved (what ``history.meta`` keeps)."""
+        return {**dataclasses.asdict(self), "weight_clip": self.clip, "gp_weight": self.penalty}
+
+
+def gan_preset(loss: str, **overrides) -> GANConfig:
+    """A :class:`GANConfig` with ``loss``'s published hyperparameters (and ``overrides``)."""
     check_choice("loss", loss, sorted(PRESETS))
-    return {"loss": loss, **PRESETS[loss]}
+    return GANConfig(loss=loss, **{**PRESETS[loss], **overrides})
 
 
 # --- the pieces a stabilization method replaces --------------------------------------------
@@ -106,29 +214,17 @@ def make_grad_scaler(device: torch.device, amp: bool):
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
                    params: list[torch.Tensor], scaler=None,
                    grad_clip: float | None = None) -> float | None:
-    """Backpropagate ``loss`` and update ``params`` with ``optimizer``.
+    """Zero the gradients, then :func:`genlab.stabilize.scaled_step`: backward, unscale,
+    clip ``params`` to ``grad_clip``, step (skipped by the scaler on overflow).
 
-    With a ``scaler`` the loss is scaled and the gradients unscaled before clipping.
-    With ``grad_clip`` the total gradient norm is clipped to it
-    (:func:`genlab.stabilize.clip_gradients`, over ``torch.nn.utils.clip_grad_norm_``).
-    Returns the gradient norm *before* clipping (a float) when ``grad_clip`` is set,
-    else ``None``.
+    Returns the gradient norm *before* clipping (a float; ``inf`` on an overflowed fp16
+    step, which is not clipped) when ``grad_clip`` is set, else ``None``.
     """
     optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-    else:
-        loss.backward()
-    grad_norm = None
-    if grad_clip is not None:
-        grad_norm = clip_gradients(params, grad_clip)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    return grad_norm
+    if grad_clip is None:
+        scaled_step(loss, optimizer, scaler)
+        return None
+    return scaled_step(loss, optimizer, scaler, params, max_norm=grad_clip)
 
 
 def _gan_optimizer(params, kind: str, lr: float, betas) -> torch.optim.Optimizer:
@@ -152,18 +248,96 @@ def _real_batch(sample_real, batch_size: int) -> torch.Tensor:
     return real
 
 
-def _set_requires_grad(params: list[torch.Tensor], flag: bool) -> None:
-    for param in params:
-        param.requires_grad_(flag)
+def _no_guard(**values) -> None:
+    pass
 
 
-def _guard_finite(history: History, step: int, **outputs: torch.Tensor) -> None:
-    """NaN guard on network outputs: a non-finite output ends the run with a
-    ``DivergenceError`` (the losses themselves would refuse it with a ``ValueError``)."""
-    for name, value in outputs.items():
-        if not torch.isfinite(value).all():
-            history.check_finite(step, **{name: float("nan")})
+# --- the two updates ------------------------------------------------------------------------
 
+def critic_step(generator: nn.Module, discriminator: nn.Module, real: torch.Tensor,
+                z: torch.Tensor, d_optimizer: torch.optim.Optimizer, config: GANConfig, *,
+                r1_weight: float = 0.0, scaler=None, check=_no_guard) -> dict[str, float]:
+    """One discriminator update on ``real`` ``(batch, ...)`` and fakes ``generator(z)``.
+
+    The D loss of ``config.loss`` (+ gradient penalty, + ``r1_weight`` times the R1
+    penalty), checked by ``check(**values)`` (the loop's NaN guard) *before* the update,
+    then the update and WGAN's weight clipping. Returns ``d_loss`` (penalties included)
+    and, where used, ``gp``, ``r1`` and ``d_grad_norm``; for the losses on logits
+    (minimax, non-saturating) also ``d_real`` and ``d_fake``, D's mean probabilities.
+    """
+    d_loss_fn, _ = get_gan_loss(config.loss)
+    device, amp = real.device, config.amp
+    with torch.no_grad(), autocast_context(device, amp):
+        fake = generator(z)
+    with autocast_context(device, amp):
+        real_out, fake_out = discriminator(real).float(), discriminator(fake).float()
+    check(real_out=real_out, fake_out=fake_out)
+    smoothing = {"real_target": config.real_target} if config.loss in SMOOTHABLE_LOSSES else {}
+    d_loss = d_loss_fn(real_out, fake_out, **smoothing)
+    record = {}
+    # the penalties in float32: they differentiate a gradient, fragile in fp16
+    with torch.autocast(device_type=device.type, enabled=False):
+        if config.penalty > 0:
+            record["gp"] = gradient_penalty(discriminator, real.float(), fake.float(),
+                                            weight=config.penalty)
+        if r1_weight > 0:
+            record["r1"] = r1_penalty(discriminator, real.float(), weight=r1_weight)
+    for penalty in record.values():
+        d_loss = d_loss + penalty
+    record = {"d_loss": float(d_loss.detach()),
+              **{k: float(v.detach()) for k, v in record.items()}}
+    if smoothing:
+        record.update(d_real=float(torch.sigmoid(real_out.detach()).mean()),
+                      d_fake=float(torch.sigmoid(fake_out.detach()).mean()))
+    check(d_loss=record["d_loss"])  # the penalties can overflow too
+    params = [p for p in discriminator.parameters() if p.requires_grad]
+    norm = optimizer_step(d_loss, d_optimizer, params, scaler, config.grad_clip)
+    if config.clip > 0:
+        clip_weights_(discriminator, config.clip)
+    if norm is not None:
+        record["d_grad_norm"] = norm
+    return record
+
+
+def generator_step(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor,
+                   g_optimizer: torch.optim.Optimizer, config: GANConfig, *, scaler=None,
+                   check=_no_guard) -> dict[str, float]:
+    """One generator update on noise ``z``: the G loss of ``config.loss`` on D's output.
+
+    D's parameters are frozen for this pass (no gradient is spent on them) and unfrozen
+    afterwards, even after an error. ``check(**values)`` guards D's output and the loss
+    before the update. Returns ``g_loss`` and, with ``grad_clip``, ``g_grad_norm``.
+    """
+    _, g_loss_fn = get_gan_loss(config.loss)
+    d_params = [p for p in discriminator.parameters() if p.requires_grad]
+    for p in d_params:
+        p.requires_grad_(False)
+    try:
+        with autocast_context(z.device, config.amp):
+            fake_out = discriminator(generator(z)).float()
+        check(fake_out=fake_out)
+        g_loss = g_loss_fn(fake_out)
+        record = {"g_loss": float(g_loss.detach())}
+        check(g_loss=record["g_loss"])
+        params = [p for p in generator.parameters() if p.requires_grad]
+        norm = optimizer_step(g_loss, g_optimizer, params, scaler, config.grad_clip)
+    finally:
+        for p in d_params:
+            p.requires_grad_(True)
+    if norm is not None:
+        record["g_grad_norm"] = norm
+    return record
+
+
+def lazy_r1_weight(config: GANConfig, d_updates: int) -> float:
+    """R1's weight on D update number ``d_updates`` (0-based): ``r1_weight * r1_every`` on
+    every ``r1_every``-th update, 0 on the others (StyleGAN2's lazy regularization)."""
+    if config.r1_weight > 0 and d_updates % config.r1_every == 0:
+        return config.r1_weight * config.r1_every
+    return 0.0
+
+
+# --- EMA, LR decay, snapshots: callbacks the loop calls after each step ---------------------
 
 def ema_update_(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
     """One step of an exponential moving average of ``model``'s weights, in place:
@@ -187,6 +361,65 @@ def ema_decay_at(decay: float, step: int) -> float:
     return min(decay, (1.0 + step) / (10.0 + step))
 
 
+class GeneratorEMA(Callback):
+    """Keeps ``ema`` (a copy of the generator in eval mode) as the weight average: after
+    every step :func:`ema_update_` with decay :func:`ema_decay_at` ``(decay, step)``."""
+
+    def __init__(self, generator: nn.Module, decay: float):
+        self.generator, self.decay = generator, decay
+        self.ema = copy.deepcopy(generator).eval()
+        self.ema.requires_grad_(False)
+
+    def on_step_end(self, state: LoopState) -> None:
+        ema_update_(self.ema, self.generator, ema_decay_at(self.decay, state.step))
+
+
+class LinearLRDecay(Callback):
+    """Both learning rates decay linearly to 0 over ``steps`` (stepped after each step)."""
+
+    def __init__(self, optimizers, steps: int):
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
+                           for opt in optimizers]
+
+    def on_step_end(self, state: LoopState) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+
+
+class GANSnapshots(Callback):
+    """Samples of ``sampler`` on fixed noise ``(n, latent_dim)`` drawn by ``noise(n)`` when
+    training begins, kept in ``history.snapshots`` every ``every`` steps (0: never), at
+    the last step, and where an interrupted or stopped run ended; each is handed to
+    ``on_snapshot(step, samples, history)`` if given (e.g. ``EvalHook.on_samples``)."""
+
+    def __init__(self, sampler: nn.Module, noise: Callable[[int], torch.Tensor], n: int,
+                 every: int, last: int, on_snapshot=None):
+        self.sampler, self.noise, self.n = sampler, noise, n
+        self.every, self.last, self.on_snapshot = every, last, on_snapshot
+
+    def on_train_begin(self, state: LoopState) -> None:
+        self.fixed_z = self.noise(self.n)
+
+    def take(self, step: int, history: History) -> None:
+        was_training = self.sampler.training
+        self.sampler.eval()
+        with torch.no_grad():
+            samples = self.sampler(self.fixed_z).float().cpu()
+        self.sampler.train(was_training)
+        history.snapshot(step, samples)
+        if self.on_snapshot is not None:
+            self.on_snapshot(step, samples, history)
+
+    def on_step_end(self, state: LoopState) -> None:
+        if (self.every and state.step % self.every == 0) or state.step == self.last:
+            self.take(state.step, state.history)
+
+    def on_train_end(self, state: LoopState) -> None:
+        snapshots = state.history.snapshots
+        if state.step and (not snapshots or snapshots[-1][0] != state.step):
+            self.take(state.step, state.history)
+
+
 def _latent_dim(generator: nn.Module, latent_dim: int | None) -> int:
     if latent_dim is not None:
         return check_int("latent_dim", latent_dim, minimum=1)
@@ -195,255 +428,121 @@ def _latent_dim(generator: nn.Module, latent_dim: int | None) -> int:
     raise ValueError("latent_dim is needed: the generator has no latent_dim attribute")
 
 
-# --- the loop -------------------------------------------------------------------------------
-
-def train_gan(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    sample_real: Callable[[int], torch.Tensor],
-    *,
-    loss: str = "nonsaturating",
-    steps: int = 2000,
-    batch_size: int = 256,
-    optimizer: str = "adam",
-    g_lr: float = 2e-4,
-    d_lr: float = 2e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
-    n_critic: int = 1,
-    weight_clip: float | None = None,
-    gp_weight: float | None = None,
-    real_target: float = 1.0,
-    spectral_norm: bool = False,
-    grad_clip: float | None = None,
-    lr_decay: bool = False,
-    amp: bool = False,
-    latent_dim: int | None = None,
-    device: torch.device | str | None = None,
-    g_optimizer: torch.optim.Optimizer | None = None,
-    d_optimizer: torch.optim.Optimizer | None = None,
-    snapshot_every: int = 0,
-    n_snapshot: int = 1000,
-    on_snapshot: Callable[[int, torch.Tensor, History], None] | None = None,
-    progress: bool | None = None,
-    callback: Callable[[int, History], None] | None = None,
-    ema_decay: float | None = None,
-    latent_prior=None,
-    r1_weight: float = 0.0,
-    r1_every: int = 1,
-) -> History:
-    """Train ``generator`` against ``discriminator``; return the run's :class:`History`.
-
-    generator: maps ``(batch, latent_dim)`` noise to samples; discriminator: maps samples
-    to raw outputs ``(batch,)`` or ``(batch, 1)``. sample_real(n): ``n`` real samples.
-    loss: a name of ``GAN_LOSSES`` (``"minimax"``, ``"nonsaturating"``, ``"lsgan"``,
-    ``"wgan"``, ``"wgan-gp"``, ``"hinge"``). steps: generator updates; each follows
-    ``n_critic`` discriminator updates. optimizer ``"adam"`` (``betas``) or
-    ``"rmsprop"``, with separate learning rates ``g_lr`` and ``d_lr`` (TTUR, Heusel et
-    al. 2017 uses d_lr > g_lr); or pass your own ``g_optimizer`` / ``d_optimizer``.
-    weight_clip: clamp D's weights to +-this after each D update (default 0.01 for
-    ``"wgan"``, off otherwise; 0 turns it off). gp_weight: gradient-penalty weight
-    (default 10 for ``"wgan-gp"``, 0 otherwise). real_target: 0.9 is one-sided label
-    smoothing (minimax losses only). spectral_norm: wrap D's layers in spectral norm
-    (in place). grad_clip: clip each network's gradient norm to this; the pre-clip norms
-    are logged as ``d_grad_norm`` and ``g_grad_norm``. lr_decay: decay both learning
-    rates linearly to 0 over the run. amp: mixed precision (CUDA fp16 with a gradient
-    scaler, CPU bf16). snapshot_every: every that many steps (and at the end) keep
-    ``n_snapshot`` samples from fixed noise in ``history.snapshots`` and call
-    ``on_snapshot(step, samples, history)``; 0 keeps only the final one.
-    progress: show a tqdm bar (None: on, except while grading and under pytest).
-    callback: called as ``callback(step, history)`` after every step (e.g. a
-    :class:`genlab.viz.LiveLossPlot`). ema_decay: if set (e.g. 0.999), also keep an exponential
-    moving average of the generator's weights, updated after every generator update with
-    decay ``min(ema_decay, (1 + step) / (10 + step))`` (:func:`ema_decay_at`), returned as
-    ``history.meta["ema_generator"]`` (a copy of ``generator`` in eval mode) and used for
-    the snapshots; ``None`` (default) keeps none. Averaging the weights removes most of
-    the step-to-step oscillation of GAN training, so its samples sit tighter inside the
-    modes (Yazici et al. 2019). latent_prior: where the noise comes from, any object
-    with ``sample(n, device=...)`` and ``dim`` (:class:`genlab.models.latent.GaussianPrior`
-    or :class:`~genlab.models.latent.MixturePrior`); ``None`` (default) draws ``N(0, I)``.
-    r1_weight: weight gamma of the zero-centred R1 penalty on real data
-    (:func:`genlab.losses.gan.r1_penalty`, Mescheder et al. 2018), added to the D loss of
-    every ``r1_every``-th D update with weight ``gamma * r1_every`` (StyleGAN2's lazy
-    regularization); 0 (default) turns it off.
-
-    Logged series: ``d_loss`` (mean over the step's critic updates, penalty included),
-    ``g_loss``, ``gp`` (if used), ``r1`` (if used, on the steps that apply it),
-    ``d_grad_norm``/``g_grad_norm`` (if ``grad_clip``).
-    Raises :class:`genlab.train.DivergenceError` (keeping the history) on a NaN or
-    infinite loss or network output, checked at every update before it is applied.
-    Ctrl-C (KeyboardInterrupt) stops the run and returns the history so far with
-    ``meta["interrupted"] = True`` (the final snapshot is still taken), as every genlab
-    loop does (:mod:`genlab.train.progress`).
-    """
-    d_loss_fn, g_loss_fn = get_gan_loss(loss)
-    check_module("generator", generator)
-    check_module("discriminator", discriminator)
-    check_choice("optimizer", optimizer, ("adam", "rmsprop"))
-    check_positive("g_lr", g_lr)
-    check_positive("d_lr", d_lr)
-    betas = check_betas(betas)
-    check_int("steps", steps, minimum=1)
-    check_int("batch_size", batch_size, minimum=1)
-    check_int("n_critic", n_critic, minimum=1)
-    check_int("snapshot_every", snapshot_every, minimum=0)
-    check_int("n_snapshot", n_snapshot, minimum=1)
-    if ema_decay is not None:
-        check_positive("ema_decay", ema_decay, allow_zero=True)
-        if ema_decay >= 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-    weight_clip = (0.01 if loss == "wgan" else 0.0) if weight_clip is None else weight_clip
-    gp_weight = (10.0 if loss == "wgan-gp" else 0.0) if gp_weight is None else gp_weight
-    check_positive("weight_clip", weight_clip, allow_zero=True)
-    check_positive("gp_weight", gp_weight, allow_zero=True)
-    check_positive("r1_weight", r1_weight, allow_zero=True)
-    check_int("r1_every", r1_every, minimum=1)
-    check_positive("real_target", real_target)
-    if real_target != 1.0 and loss not in SMOOTHABLE_LOSSES:
-        raise ValueError(
-            f"real_target (label smoothing) applies to the losses {SMOOTHABLE_LOSSES}, "
-            f"not to {loss!r}; leave it at 1.0"
-        )
-    if grad_clip is not None:
-        check_positive("grad_clip", grad_clip)
-    callback = check_callback(callback)
-    if not callable(sample_real):
-        raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
-    if latent_prior is not None:
-        if not callable(getattr(latent_prior, "sample", None)) or not hasattr(latent_prior, "dim"):
-            raise TypeError("latent_prior must have a sample(n, device=...) method and a dim, "
-                            f"got {type(latent_prior).__name__}")
-        if latent_dim is None and not hasattr(generator, "latent_dim"):
-            latent_dim = latent_prior.dim
-    latent_dim = _latent_dim(generator, latent_dim)
+def _latent_prior(generator: nn.Module, latent_prior):
+    """The prior to draw noise from: ``latent_prior`` (checked against the generator's
+    ``latent_dim``) or ``N(0, I)`` in ``generator.latent_dim`` dimensions."""
+    latent_dim = getattr(generator, "latent_dim", None)
     if latent_prior is None:
-        latent_prior = GaussianPrior(latent_dim)
-    elif latent_prior.dim != latent_dim:
+        if latent_dim is None:
+            raise ValueError("the generator has no latent_dim attribute: pass latent_prior "
+                             "(e.g. GaussianPrior(dim))")
+        return GaussianPrior(int(latent_dim))
+    if not callable(getattr(latent_prior, "sample", None)) or not hasattr(latent_prior, "dim"):
+        raise TypeError("latent_prior must have a sample(n, device=...) method and a dim, "
+                        f"got {type(latent_prior).__name__}")
+    if latent_dim is not None and latent_prior.dim != latent_dim:
         raise ValueError(f"latent_prior draws {latent_prior.dim}-dimensional noise but the "
                          f"generator takes latent_dim={latent_dim}")
+    return latent_prior
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+def train_gan(config: GANConfig, sample_real: Callable[[int], torch.Tensor],
+              generator: nn.Module, discriminator: nn.Module, *, callbacks=(),
+              latent_prior=None, g_optimizer: torch.optim.Optimizer | None = None,
+              d_optimizer: torch.optim.Optimizer | None = None, on_snapshot=None,
+              device: torch.device | str | None = None) -> History:
+    """Train ``generator`` against ``discriminator`` with ``config``; return the History.
+
+    sample_real(n): ``n`` real samples ``(n, ...)``. generator: maps ``(batch, dim)``
+    noise from ``latent_prior`` (default ``N(0, I)`` in ``generator.latent_dim``
+    dimensions; or a :class:`~genlab.models.latent.MixturePrior`) to samples;
+    discriminator: samples to raw outputs ``(batch,)`` or ``(batch, 1)``.
+    callbacks: Callbacks or functions ``fn(step, history)`` (:mod:`genlab.train.loop`).
+    g_optimizer, d_optimizer: your own optimizers (default: ``config.optimizer``).
+    on_snapshot: ``on_snapshot(step, samples, history)`` for each snapshot. device: where
+    to train (default: the generator's).
+
+    Logged series: ``d_loss`` (mean over the step's critic updates, penalty included),
+    ``g_loss``, ``gp`` and ``r1`` (if used), ``d_grad_norm``/``g_grad_norm`` (with
+    ``grad_clip``). ``meta``: the settings, ``ema_generator`` (with ``ema_decay``: the
+    weight average, which then also draws the snapshots) and the contract's keys. NaN/inf
+    in a network's output or a loss raises :class:`~genlab.history.DivergenceError` before
+    that update; Ctrl-C returns the History with ``meta["interrupted"] = True`` (the last
+    snapshot is still taken).
+    """
+    # 1. prepare
+    if not isinstance(config, GANConfig):
+        raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
+    if not callable(sample_real):
+        raise TypeError(f"sample_real must be callable, got {type(sample_real).__name__}")
+    check_module("generator", generator)
+    check_module("discriminator", discriminator)
+    callbacks = as_callbacks(callbacks)
+    prior = _latent_prior(generator, latent_prior)
     device = torch.device(device) if device is not None else next(generator.parameters()).device
     generator.to(device).train()
-    if spectral_norm:
+    if config.spectral_norm:
         apply_spectral_norm(discriminator)
     discriminator.to(device).train()
+    g_opt = g_optimizer or _gan_optimizer([p for p in generator.parameters() if p.requires_grad],
+                                          config.optimizer, config.lr_g, config.betas)
+    d_opt = d_optimizer or _gan_optimizer(
+        [p for p in discriminator.parameters() if p.requires_grad],
+        config.optimizer, config.lr_d, config.betas)
+    extras: list[Callback] = []
+    ema = GeneratorEMA(generator, config.ema_decay) if config.ema_decay is not None else None
+    if ema is not None:
+        extras.append(ema)
+    if config.lr_decay:
+        extras.append(LinearLRDecay((g_opt, d_opt), config.steps))
+    g_scaler, d_scaler = make_grad_scaler(device, config.amp), make_grad_scaler(device, config.amp)
+    history = History(meta={**config.settings(), "device": str(device),
+                            "latent_prior": repr(prior)})
+    if ema is not None:
+        history.meta["ema_generator"] = ema.ema
 
-    g_params = [p for p in generator.parameters() if p.requires_grad]
-    ema_generator = None
-    if ema_decay is not None:
-        ema_generator = copy.deepcopy(generator).eval()
-        ema_generator.requires_grad_(False)
-    d_params = [p for p in discriminator.parameters() if p.requires_grad]
-    g_opt = g_optimizer or _gan_optimizer(g_params, optimizer, g_lr, betas)
-    d_opt = d_optimizer or _gan_optimizer(d_params, optimizer, d_lr, betas)
-    schedulers = []
-    if lr_decay:
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
-                      for opt in (g_opt, d_opt)]
-    g_scaler, d_scaler = make_grad_scaler(device, amp), make_grad_scaler(device, amp)
-    d_extra = {"real_target": real_target} if loss in SMOOTHABLE_LOSSES else {}
-
-    history = History()
-    history.meta.update(
-        loss=loss, steps=steps, batch_size=batch_size, optimizer=optimizer, g_lr=g_lr,
-        d_lr=d_lr, betas=tuple(betas), n_critic=n_critic, weight_clip=weight_clip,
-        gp_weight=gp_weight, real_target=real_target, spectral_norm=spectral_norm,
-        grad_clip=grad_clip, lr_decay=lr_decay, amp=amp, device=str(device),
-        ema_decay=ema_decay, latent_prior=repr(latent_prior),
-        r1_weight=r1_weight, r1_every=r1_every,
-    )
-    if ema_generator is not None:
-        history.meta["ema_generator"] = ema_generator
     def noise(n: int) -> torch.Tensor:
-        return latent_prior.sample(n, device=device)
+        return prior.sample(n, device=device)
 
-    fixed_z = noise(n_snapshot)
+    extras.append(GANSnapshots(ema.ema if ema is not None else generator, noise,
+                               config.n_snapshot, config.snapshot_every, config.steps,
+                               on_snapshot))
+    state = LoopState(history, config, models={"generator": generator,
+                                               "discriminator": discriminator})
+    with TrainingRun(state, extras + callbacks, config.steps, f"GAN ({config.loss})",
+                     config.progress) as run:
+        for step in range(1, config.steps + 1):
 
-    def take_snapshot(step: int) -> None:
-        sampler = ema_generator if ema_generator is not None else generator
-        was_training = sampler.training
-        sampler.eval()
-        with torch.no_grad():
-            samples = sampler(fixed_z).float().cpu()
-        sampler.train(was_training)
-        history.snapshot(step, samples)
-        if on_snapshot is not None:
-            on_snapshot(step, samples, history)
+            def check(**values):
+                guard(history, step, **values)
 
-    bar = progress_bar(steps, f"GAN ({loss})", progress)
-    history.meta["interrupted"] = False
-    start = time.perf_counter()
-    step = 0
-    try:
-        for step in range(1, steps + 1):
-            # 1. discriminator (critic) updates
-            d_losses, gps, r1s, d_norms = [], [], [], []
-            for critic_step in range(n_critic):
-                real = _real_batch(sample_real, batch_size).to(device)
-                with torch.no_grad(), autocast_context(device, amp):
-                    fake = generator(noise(batch_size))
-                with autocast_context(device, amp):
-                    real_out, fake_out = discriminator(real).float(), discriminator(fake).float()
-                _guard_finite(history, step, real_out=real_out, fake_out=fake_out)
-                d_loss = d_loss_fn(real_out, fake_out, **d_extra)
-                if gp_weight > 0:
-                    # in float32: the penalty differentiates a gradient, fragile in fp16
-                    with torch.autocast(device_type=device.type, enabled=False):
-                        gp = gradient_penalty(discriminator, real.float(), fake.float(),
-                                              weight=gp_weight)
-                    d_loss = d_loss + gp
-                    gps.append(float(gp.detach()))
-                d_updates = (step - 1) * n_critic + critic_step
-                if r1_weight > 0 and d_updates % r1_every == 0:
-                    with torch.autocast(device_type=device.type, enabled=False):
-                        r1 = r1_penalty(discriminator, real.float(), weight=r1_weight * r1_every)
-                    d_loss = d_loss + r1
-                    r1s.append(float(r1.detach()))
-                d_losses.append(float(d_loss.detach()))
-                # every update is guarded before it is applied (the penalties can overflow)
-                history.check_finite(step, d_loss=d_losses[-1])
-                norm = optimizer_step(d_loss, d_opt, d_params, d_scaler, grad_clip)
-                if weight_clip > 0:
-                    clip_weights_(discriminator, weight_clip)
-                if norm is not None:
-                    d_norms.append(norm)
+            # 2. n_critic discriminator updates, then one generator update
+            d_records = []
+            for i in range(config.n_critic):
+                real = _real_batch(sample_real, config.batch_size).to(device)
+                d_records.append(critic_step(
+                    generator, discriminator, real, noise(config.batch_size), d_opt, config,
+                    r1_weight=lazy_r1_weight(config, (step - 1) * config.n_critic + i),
+                    scaler=d_scaler, check=check))
+            g_record = generator_step(generator, discriminator, noise(config.batch_size),
+                                      g_opt, config, scaler=g_scaler, check=check)
 
-            # 2. generator update; D is frozen so no gradient is spent on its weights
-            _set_requires_grad(d_params, False)
-            with autocast_context(device, amp):
-                fake_out = discriminator(generator(noise(batch_size))).float()
-            _guard_finite(history, step, fake_out=fake_out)
-            g_loss = g_loss_fn(fake_out)
-            g_norm = optimizer_step(g_loss, g_opt, g_params, g_scaler, grad_clip)
-            _set_requires_grad(d_params, True)
-            if ema_generator is not None:
-                ema_update_(ema_generator, generator, ema_decay_at(ema_decay, step))
-            for scheduler in schedulers:
-                scheduler.step()
-
-            # 3. records, NaN guard, snapshots
-            record = {"d_loss": sum(d_losses) / n_critic, "g_loss": float(g_loss.detach())}
-            if gps:
-                record["gp"] = sum(gps) / len(gps)
-            if r1s:
-                record["r1"] = sum(r1s) / len(r1s)
-            if grad_clip is not None:
-                record["d_grad_norm"] = sum(d_norms) / len(d_norms)
-                record["g_grad_norm"] = g_norm
+            # 3. log: D's values averaged over the step's critic updates
+            record = {"d_loss": sum(r["d_loss"] for r in d_records) / config.n_critic,
+                      "g_loss": g_record["g_loss"]}
+            for name in ("gp", "r1", "d_grad_norm"):
+                values = [r[name] for r in d_records if name in r]
+                if values:
+                    record[name] = sum(values) / len(values)
+            if "g_grad_norm" in g_record:
+                record["g_grad_norm"] = g_record["g_grad_norm"]
             history.log(step, **record)
-            history.check_finite(step, d_loss=record["d_loss"], g_loss=record["g_loss"])
-            if (snapshot_every and step % snapshot_every == 0) or step == steps:
-                take_snapshot(step)
-            bar.update(d_loss=record["d_loss"], g_loss=record["g_loss"])
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
-        _set_requires_grad(d_params, True)
-        if history.recorded_steps() and (not history.snapshots
-                                         or history.snapshots[-1][0] != step):
-            take_snapshot(max(history.steps["g_loss"]))
-    finally:
-        bar.close()
-        history.meta["seconds"] = time.perf_counter() - start
+            # 4. EMA, LR decay, snapshots and your callbacks
+            if run.step_done(step, d_loss=record["d_loss"], g_loss=record["g_loss"]):
+                break
+    history.meta["seconds"] = history.meta["wall_seconds"]  # the name chapter 01 used
     return history
 
 
@@ -461,23 +560,26 @@ def train_gan_2d(
     n_components: int = 128,
     component_std: float = 0.05,
     device: torch.device | str | None = None,
-    **train_kwargs,
+    config: GANConfig | None = None,
+    callback=None,
+    on_snapshot=None,
+    **settings,
 ) -> GANRun:
     """Train the 2-D MLP GAN on the ``"ring"`` (8 modes) or ``"grid"`` (25 modes) mixture.
 
     Seeds everything with ``seed``, builds :class:`~genlab.models.mlp2d.MLPGenerator`
     and :class:`~genlab.models.mlp2d.MLPDiscriminator` (``hidden`` units, ``n_hidden``
-    layers) and calls :func:`train_gan` with ``loss`` and ``train_kwargs`` (any of its
-    keyword arguments, e.g. ``**gan_preset("wgan-gp")`` without ``loss``).
-    latent: ``"gaussian"`` (``N(0, I)`` in ``latent_dim`` dimensions) or ``"mixture"``
-    (:class:`~genlab.models.latent.MixturePrior` with ``n_components`` fixed islands of
-    std ``component_std`` in ``latent_dim`` dimensions, its means drawn with ``seed``).
-    On the CPU it
-    trains with one torch thread (restored afterwards). Returns a
-    :class:`GANRun` with the history, both networks, the data set's centers and std, and
-    the generator's weight average (``ema_generator``) when ``ema_decay`` is given
-    (``None`` otherwise): sample from it, e.g. ``evaluate_modes(run.ema_generator)``, and
-    the ``latent_prior`` (score with ``evaluate_modes(run.generator, dataset,
+    layers) and calls :func:`train_gan` with ``config`` (default ``GANConfig(loss=loss)``)
+    updated by ``settings``, any :class:`GANConfig` fields (e.g. ``steps=500,
+    lr_g=2e-3``; the old names ``g_lr``/``d_lr`` are accepted), plus ``callback`` and
+    ``on_snapshot``. latent: ``"gaussian"`` (``N(0, I)`` in ``latent_dim`` dimensions) or
+    ``"mixture"`` (:class:`~genlab.models.latent.MixturePrior` with ``n_components``
+    fixed islands of std ``component_std`` in ``latent_dim`` dimensions, its means drawn
+    with ``seed``). On the CPU it trains with one torch thread (restored afterwards).
+    Returns a :class:`GANRun` with the history, both networks, the data set's centers
+    and std, and the generator's weight average (``ema_generator``) when ``ema_decay`` is
+    given (``None`` otherwise): sample from it, e.g. ``evaluate_modes(run.ema_generator)``,
+    and the ``latent_prior`` (score with ``evaluate_modes(run.generator, dataset,
     latent_prior=run.latent_prior)``).
     """
     from genlab.data.toy2d import TOY_DATASETS, toy_dataset
@@ -485,6 +587,17 @@ def train_gan_2d(
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
 
     check_choice("latent", latent, ("gaussian", "mixture"))
+    for old_name, name in RENAMED.items():
+        if old_name in settings:
+            if name in settings:
+                raise TypeError(f"pass {name} or its old name {old_name}, not both")
+            settings[name] = settings.pop(old_name)
+    if config is None:
+        config = GANConfig(loss=loss, **settings)
+    elif not isinstance(config, GANConfig):
+        raise TypeError(f"config must be a GANConfig or None, got {type(config).__name__}")
+    else:
+        config = dataclasses.replace(config, **settings)
     prior_options = (dict(n_components=n_components, component_std=component_std, seed=seed)
                      if latent == "mixture" else {})
     prior = make_prior(latent, latent_dim, **prior_options)
@@ -500,8 +613,9 @@ def train_gan_2d(
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        history = train_gan(generator, discriminator, lambda n: sampler(n), loss=loss,
-                            device=device, latent_prior=prior, **train_kwargs)
+        history = train_gan(config, lambda n: sampler(n), generator, discriminator,
+                            callbacks=callback, latent_prior=prior, on_snapshot=on_snapshot,
+                            device=device)
     finally:
         torch.set_num_threads(threads)
     history.meta.update(dataset=dataset, seed=seed, latent_dim=latent_dim, hidden=hidden,
@@ -541,7 +655,8 @@ def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
 
 
 __all__ = [
-    "GAN_LOSSES", "GANRun", "PRESETS", "autocast_context", "ema_decay_at", "ema_update_",
-    "evaluate_modes", "gan_preset",
-    "make_grad_scaler", "optimizer_step", "train_gan", "train_gan_2d",
+    "GAN_LOSSES", "GANConfig", "GANRun", "GANSnapshots", "GeneratorEMA", "LinearLRDecay",
+    "PRESETS", "autocast_context", "critic_step", "ema_decay_at", "ema_update_",
+    "evaluate_modes", "gan_preset", "generator_step", "lazy_r1_weight", "make_grad_scaler",
+    "optimizer_step", "train_gan", "train_gan_2d",
 ]

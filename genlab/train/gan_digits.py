@@ -4,23 +4,21 @@ The non-saturating GAN of Goodfellow et al. (2014): D minimizes
 ``BCE(D(x), 1) + BCE(D(G(z)), 0)``, G minimizes ``BCE(D(G(z)), 1)``. Adam with
 ``betas=(0.5, 0.999)`` as in DCGAN (Radford et al., 2016). Each step logs ``d_loss``,
 ``g_loss``, ``d_real`` and ``d_fake`` (D's mean probability on real and generated
-images) and calls ``callback(step, sample_fn, history)`` so an
-:class:`~genlab.train.hooks.EvalHook` can log FID and IS beside them.
+images); an :class:`~genlab.train.hooks.EvalHook` callback logs FID and IS beside them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
-from genlab._checks import check_betas, check_images, check_int, check_module, check_positive
+from genlab._checks import check_images, check_int, check_module
 from genlab.optim import make_optimizer
+from genlab.train.gan import GANConfig, critic_step, generator_step
 from genlab.train.history import History
 from genlab.train.hooks import generator_sampler
-from genlab.train.progress import check_callback, progress_bar
+from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
 
 
 def train_gan_digits(
@@ -34,7 +32,7 @@ def train_gan_digits(
     lr_d: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     g_steps: int = 1,
-    callback: Callable | None = None,
+    callback=None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool | None = None,
@@ -43,26 +41,25 @@ def train_gan_digits(
 
     images: real ``(n, 1, 8, 8)`` in [-1, 1] (default: the digits train split).
     g_steps: generator updates per discriminator update (1 is the usual; more lets G
-    outrun D, a classic way to provoke mode collapse).
-    callback: called after every step as ``callback(step, sample_fn, history)`` with
-    steps counted from 1 and ``sample_fn(n)`` drawing ``n`` images from the generator
-    (or a list of such callbacks, e.g. ``[EvalHook(...), genlab.viz.LiveLossPlot(...)]``).
+    outrun D, a classic way to provoke mode collapse). Each update is
+    :func:`~genlab.train.gan.critic_step` / :func:`~genlab.train.gan.generator_step`
+    with the non-saturating loss of :mod:`genlab.losses.gan`.
+    callback: Callbacks or functions ``fn(step, history)`` (:mod:`genlab.train.loop`);
+    ``state.sample_fn(n)`` draws ``n`` images from the generator, which is what an
+    :class:`~genlab.train.hooks.EvalHook` uses to log FID and IS beside the losses.
     progress: a tqdm bar (None: on, except while grading and under pytest).
-    Returns a :class:`History`; ``meta`` holds the settings and ``train_seconds`` (CPU
-    process time of the training steps, evaluation excluded). A non-finite loss raises
-    :class:`~genlab.train.DivergenceError` holding the history so far; it is checked at
-    every step before the update is applied. Ctrl-C stops the run and returns the history
-    so far with ``meta["interrupted"] = True`` (:mod:`genlab.train.progress`).
+    Returns a :class:`History` (``d_loss``, ``g_loss``, ``d_real`` and ``d_fake``: D's mean
+    probability on real and generated images); ``meta`` holds the settings, the
+    contract's keys and ``train_seconds`` (CPU process time of the training steps,
+    callbacks excluded). NaN guard before every update; Ctrl-C returns the History with
+    ``meta["interrupted"] = True``.
     """
-    check_int("steps", steps, minimum=1)
-    check_int("batch_size", batch_size, minimum=1)
+    config = GANConfig(loss="nonsaturating", steps=steps, batch_size=batch_size,
+                       lr_g=lr_g, lr_d=lr_d, betas=betas, progress=progress)
     check_int("g_steps", g_steps, minimum=1)
-    check_positive("lr_g", lr_g)
-    check_positive("lr_d", lr_d)
-    betas = check_betas(betas)
     check_module("generator", generator)
     check_module("discriminator", discriminator)
-    callback = check_callback(callback)
+    callbacks = as_callbacks(callback)
     if not hasattr(generator, "latent_dim"):
         raise TypeError("generator must have a latent_dim attribute (e.g. DigitsGenerator)")
     if images is None:
@@ -76,48 +73,40 @@ def train_gan_digits(
     images = images.to(device)
     data_rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    opt_g = make_optimizer(generator.parameters(), "gan", lr=lr_g, betas=betas)
-    opt_d = make_optimizer(discriminator.parameters(), "gan", lr=lr_d, betas=betas)
+    opt_g = make_optimizer(generator.parameters(), "gan", lr=lr_g, betas=config.betas)
+    opt_d = make_optimizer(discriminator.parameters(), "gan", lr=lr_d, betas=config.betas)
     history = History(meta=dict(steps=steps, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d,
-                                betas=betas, g_steps=g_steps, seed=seed, interrupted=False))
-    sample_fn = generator_sampler(generator, generator.latent_dim)
-    bar = progress_bar(steps, "GAN (digits)", progress)
+                                betas=config.betas, g_steps=g_steps, seed=seed))
     train_seconds = 0.0
+    state = LoopState(history, config, models={"generator": generator,
+                                               "discriminator": discriminator},
+                      sample_fn=generator_sampler(generator, generator.latent_dim))
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch_size, generator.latent_dim, device=device)
+
     try:
-        for step in range(1, steps + 1):
-            start = time.process_time()
-            idx = torch.randint(len(images), (batch_size,), generator=data_rng).to(device)
-            real = images[idx]
-            z = torch.randn(batch_size, generator.latent_dim, device=device)
-            fake = generator(z).detach()
-            real_logits, fake_logits = discriminator(real), discriminator(fake)
-            d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                      + F.binary_cross_entropy_with_logits(fake_logits,
-                                                           torch.zeros_like(fake_logits)))
-            history.check_finite(step, d_loss=d_loss)  # before the update is applied
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
-            for _ in range(g_steps):
-                z = torch.randn(batch_size, generator.latent_dim, device=device)
-                gen_logits = discriminator(generator(z))
-                # Non-saturating: maximize log D(G(z)) rather than minimize log(1 - D(G(z))).
-                g_loss = F.binary_cross_entropy_with_logits(gen_logits,
-                                                            torch.ones_like(gen_logits))
-                history.check_finite(step, g_loss=g_loss)
-                opt_g.zero_grad()
-                g_loss.backward()
-                opt_g.step()
-            history.log(step, d_loss=d_loss, g_loss=g_loss,
-                        d_real=torch.sigmoid(real_logits).mean(),
-                        d_fake=torch.sigmoid(fake_logits).mean())
-            train_seconds += time.process_time() - start
-            bar.update(d_loss=history.last("d_loss"), g_loss=history.last("g_loss"))
-            if callback is not None:
-                callback(step, sample_fn, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
+        with TrainingRun(state, callbacks, steps, "GAN (digits)", progress) as run:
+            for step in range(1, steps + 1):
+
+                def check(**values):
+                    guard(history, step, **values)
+
+                # 1. one D update, then g_steps G updates
+                start = time.process_time()
+                real = images[torch.randint(len(images), (batch_size,),
+                                            generator=data_rng).to(device)]
+                d_record = critic_step(generator, discriminator, real, noise(), opt_d, config,
+                                       check=check)
+                for _ in range(g_steps):
+                    g_record = generator_step(generator, discriminator, noise(), opt_g, config,
+                                              check=check)
+                # 2. log, then EvalHook, LiveLossPlot and your callbacks
+                history.log(step, d_loss=d_record["d_loss"], g_loss=g_record["g_loss"],
+                            d_real=d_record["d_real"], d_fake=d_record["d_fake"])
+                train_seconds += time.process_time() - start
+                if run.step_done(step, d_loss=d_record["d_loss"], g_loss=g_record["g_loss"]):
+                    break
     finally:
-        bar.close()
         history.meta["train_seconds"] = train_seconds
     return history

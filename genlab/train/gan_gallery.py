@@ -17,7 +17,6 @@ Adam's update is elementwise, so one Adam over the stacked weights is one Adam p
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -27,9 +26,9 @@ from genlab._checks import check_betas, check_int, check_positive
 from genlab.losses.gan import GAN_LOSSES, get_gan_loss, gradient_penalty
 from genlab.models.latent import GaussianPrior
 from genlab.optim import make_optimizer
-from genlab.train.gan import GANRun
+from genlab.train.gan import RENAMED, GANRun
 from genlab.train.history import History
-from genlab.train.progress import progress_bar
+from genlab.train.loop import META_KEYS, LoopState, TrainingRun, as_callbacks, guard
 
 WEIGHT_CLIP = {"wgan": 0.01}  # train_gan's defaults: WGAN's clip, WGAN-GP's lambda
 GP_WEIGHT = {"wgan-gp": 10.0}
@@ -78,8 +77,8 @@ def train_gan_2d_many(
     *,
     steps: int = 2000,
     batch_size: int = 256,
-    g_lr: float = 2e-4,
-    d_lr: float = 2e-4,
+    lr_g: float = 2e-4,
+    lr_d: float = 2e-4,
     betas: tuple[float, float] = (0.5, 0.999),
     lr_decay: bool = False,
     seed: int = 0,
@@ -89,11 +88,13 @@ def train_gan_2d_many(
     n_snapshot: int = 1000,
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    callback=None,
+    **renamed,
 ) -> dict[tuple[str, str], GANRun]:
     """Train one 2-D GAN per ``(dataset, loss)`` in ``runs``, all in one batched loop.
 
-    The recipe is :func:`~genlab.train.gan.train_gan_2d`'s with Adam (``g_lr``, ``d_lr``,
-    ``betas``; with ``lr_decay`` both decay linearly to 0), one D update per G update,
+    The recipe is :func:`~genlab.train.gan.train_gan_2d`'s with Adam (``lr_g``, ``lr_d``,
+    ``betas``; the old names ``g_lr``/``d_lr`` are accepted; with ``lr_decay`` both decay linearly to 0), one D update per G update,
     ``batch_size`` real and fake points per run and step, Gaussian noise in
     ``latent_dim`` dimensions, weight clipping 0.01 for ``"wgan"`` and a gradient penalty
     of weight 10 for ``"wgan-gp"`` (``train_gan``'s defaults); for any other setting use
@@ -101,14 +102,25 @@ def train_gan_2d_many(
     each with its own History (``d_loss``, ``g_loss``, ``gp`` for WGAN-GP, a snapshot of
     ``n_snapshot`` samples at the last step) and its own networks.
 
-    A NaN or infinite output or loss in any run raises
-    :class:`genlab.train.DivergenceError` with that run's history; Ctrl-C stops all runs
-    and returns them as trained so far (``meta["interrupted"] = True``).
+    The loop contract of :mod:`genlab.train.loop`: ``callback`` (Callbacks or functions
+    ``fn(step, history)``) sees the first run's History as ``state.history``, all of them
+    as ``state.extras["histories"]`` and the stacked weights (per layer ``(W, b)``) as
+    ``state.models``; a NaN or infinite output or loss in any run
+    raises :class:`genlab.train.DivergenceError` with that run's history; Ctrl-C stops
+    all runs and returns them as trained so far (``meta["interrupted"] = True``); every
+    History gets the contract's meta keys.
     """
     from genlab.data.toy2d import TOY_DATASETS, toy_dataset
     from genlab.device import get_device, seed_everything
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
 
+    for old_name, name in RENAMED.items():  # the old spellings, as chapter 01 writes them
+        if old_name in renamed:
+            value = renamed.pop(old_name)
+            lr_g, lr_d = (value, lr_d) if name == "lr_g" else (lr_g, value)
+    if renamed:
+        raise TypeError(f"train_gan_2d_many got unexpected arguments {sorted(renamed)}")
+    callbacks = as_callbacks(callback)
     runs = [tuple(run) for run in runs]
     if not runs or any(len(run) != 2 for run in runs):
         raise ValueError(f"runs must be a non-empty list of (dataset, loss) pairs, got {runs!r}")
@@ -121,8 +133,8 @@ def train_gan_2d_many(
             raise ValueError(f"loss must be one of {list(GAN_LOSSES)}, got {loss!r}")
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
-    check_positive("g_lr", g_lr)
-    check_positive("d_lr", d_lr)
+    check_positive("lr_g", lr_g)
+    check_positive("lr_d", lr_d)
     betas = check_betas(betas)
     check_int("n_snapshot", n_snapshot, minimum=1)
     device = torch.device(device) if device is not None else get_device()
@@ -138,8 +150,8 @@ def train_gan_2d_many(
     g_net, d_net = _stack(generators, device), _stack(discriminators, device)
     g_params = [t for layer in g_net for t in layer]
     d_params = [t for layer in d_net for t in layer]
-    g_opt = make_optimizer(g_params, "adam", lr=g_lr, betas=betas, fast=True)
-    d_opt = make_optimizer(d_params, "adam", lr=d_lr, betas=betas, fast=True)
+    g_opt = make_optimizer(g_params, "adam", lr=lr_g, betas=betas, fast=True)
+    d_opt = make_optimizer(d_params, "adam", lr=lr_d, betas=betas, fast=True)
     schedulers = ([torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
                    for opt in (g_opt, d_opt)] if lr_decay else [])
     loss_fns = [get_gan_loss(loss) for _, loss in runs]
@@ -150,8 +162,8 @@ def train_gan_2d_many(
     for (dataset, loss), stream in zip(runs, streams):
         history = History()
         history.meta.update(
-            loss=loss, steps=steps, batch_size=batch_size, optimizer="adam", g_lr=g_lr,
-            d_lr=d_lr, betas=betas, n_critic=1, weight_clip=WEIGHT_CLIP.get(loss, 0.0),
+            loss=loss, steps=steps, batch_size=batch_size, optimizer="adam", lr_g=lr_g,
+            lr_d=lr_d, betas=betas, n_critic=1, weight_clip=WEIGHT_CLIP.get(loss, 0.0),
             gp_weight=GP_WEIGHT.get(loss, 0.0), real_target=1.0, lr_decay=lr_decay,
             device=str(device), latent_prior=repr(prior), dataset=dataset, seed=seed,
             latent_dim=latent_dim, hidden=hidden, n_hidden=n_hidden, latent="gaussian",
@@ -162,11 +174,11 @@ def train_gan_2d_many(
     def noise() -> torch.Tensor:
         return torch.stack([prior.sample(batch_size, generator=s) for s in streams]).to(device)
 
-    def guard(step: int, **outputs: torch.Tensor) -> None:
+    def guard_all(step: int, **outputs: torch.Tensor) -> None:
         for name, value in outputs.items():  # (K, batch): one check for all runs
             if not torch.isfinite(value).all():
                 bad = (~torch.isfinite(value)).flatten(1).any(1).nonzero()[0, 0].item()
-                histories[bad].check_finite(step, **{name: float("nan")})
+                guard(histories[bad], step, **{name: value[bad]})
 
     def snapshot(step: int) -> None:
         with torch.no_grad():
@@ -177,82 +189,87 @@ def train_gan_2d_many(
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)  # as train_gan_2d: tiny products gain nothing from threads
-    bar = progress_bar(steps, f"{len(runs)} GANs", progress)
-    start = time.perf_counter()
-    step = 0
+    state = LoopState(histories[0], models={"generator": g_net, "discriminator": d_net},
+                      extras={"histories": histories})
     try:
-        for step in range(1, steps + 1):
-            # 1. D: real and fake batches of every run, drawn from the run's own stream
-            real = torch.stack([sample(batch_size, generator=s)
-                                for sample, s in zip(samplers, streams)]).to(device)
-            with torch.no_grad():
-                fake = _mlp(g_net, noise(), 0.0)
-            real_out = _mlp(d_net, real, 0.2)[..., 0]
-            fake_out = _mlp(d_net, fake, 0.2)[..., 0]
-            guard(step, real_out=real_out, fake_out=fake_out)
-            d_losses, gps = [], {}
-            for k, (d_fn, _) in enumerate(loss_fns):
-                d_loss = d_fn(real_out[k], fake_out[k])
-                if runs[k][1] in GP_WEIGHT:
-                    gps[k] = gradient_penalty(_one_critic(d_net, k), real[k], fake[k],
-                                              weight=GP_WEIGHT[runs[k][1]], generator=streams[k])
-                    d_loss = d_loss + gps[k]
-                d_losses.append(d_loss)
-            d_values = torch.stack(d_losses).tolist()  # one read for all runs
-            for history, value in zip(histories, d_values):
-                history.check_finite(step, d_loss=value)
-            d_opt.zero_grad(set_to_none=True)
-            sum(d_losses).backward()  # the runs share no weight: each gets its own gradient
-            d_opt.step()
-            if clipped:
+        with TrainingRun(state, callbacks, steps, f"{len(runs)} GANs", progress) as run:
+            for step in range(1, steps + 1):
+                # 1. D: real and fake batches of every run, drawn from the run's own stream
+                real = torch.stack([sample(batch_size, generator=s)
+                                    for sample, s in zip(samplers, streams)]).to(device)
                 with torch.no_grad():
+                    fake = _mlp(g_net, noise(), 0.0)
+                real_out = _mlp(d_net, real, 0.2)[..., 0]
+                fake_out = _mlp(d_net, fake, 0.2)[..., 0]
+                guard_all(step, real_out=real_out, fake_out=fake_out)
+                d_losses, gps = [], {}
+                for k, (d_fn, _) in enumerate(loss_fns):
+                    d_loss = d_fn(real_out[k], fake_out[k])
+                    if runs[k][1] in GP_WEIGHT:
+                        gps[k] = gradient_penalty(_one_critic(d_net, k), real[k], fake[k],
+                                                  weight=GP_WEIGHT[runs[k][1]],
+                                                  generator=streams[k])
+                        d_loss = d_loss + gps[k]
+                    d_losses.append(d_loss)
+                d_values = torch.stack(d_losses).tolist()  # one read for all runs
+                for history, value in zip(histories, d_values):
+                    guard(history, step, d_loss=value)
+                d_opt.zero_grad(set_to_none=True)
+                sum(d_losses).backward()  # the runs share no weight: each its own gradient
+                d_opt.step()
+                if clipped:
+                    with torch.no_grad():
+                        for tensor in d_params:
+                            for k in clipped:
+                                tensor[k].clamp_(-WEIGHT_CLIP[runs[k][1]],
+                                                 WEIGHT_CLIP[runs[k][1]])
+
+                # 2. G, with D frozen
+                for tensor in d_params:
+                    tensor.requires_grad_(False)
+                try:
+                    fake_out = _mlp(d_net, _mlp(g_net, noise(), 0.0), 0.2)[..., 0]
+                    guard_all(step, fake_out=fake_out)
+                    g_losses = [g_fn(fake_out[k]) for k, (_, g_fn) in enumerate(loss_fns)]
+                    g_values = torch.stack(g_losses).detach().tolist()
+                    for history, value in zip(histories, g_values):
+                        guard(history, step, g_loss=value)
+                    g_opt.zero_grad(set_to_none=True)
+                    sum(g_losses).backward()
+                    g_opt.step()
+                finally:
                     for tensor in d_params:
-                        for k in clipped:
-                            tensor[k].clamp_(-WEIGHT_CLIP[runs[k][1]], WEIGHT_CLIP[runs[k][1]])
+                        tensor.requires_grad_(True)
+                for scheduler in schedulers:
+                    scheduler.step()
 
-            # 2. G, with D frozen
-            for tensor in d_params:
-                tensor.requires_grad_(False)
-            fake_out = _mlp(d_net, _mlp(g_net, noise(), 0.0), 0.2)[..., 0]
-            guard(step, fake_out=fake_out)
-            g_losses = [g_fn(fake_out[k]) for k, (_, g_fn) in enumerate(loss_fns)]
-            g_opt.zero_grad(set_to_none=True)
-            sum(g_losses).backward()
-            g_opt.step()
-            for tensor in d_params:
-                tensor.requires_grad_(True)
-            for scheduler in schedulers:
-                scheduler.step()
-
-            # 3. records
-            g_values = torch.stack(g_losses).detach().tolist()
-            gp_values = dict(zip(gps, torch.stack(list(gps.values())).tolist())) if gps else {}
-            for k, history in enumerate(histories):
-                record = {"d_loss": d_values[k], "g_loss": g_values[k]}
-                if k in gp_values:
-                    record["gp"] = gp_values[k]
-                history.log(step, **record)
-                history.check_finite(step, **record)
-            if step == steps:
-                snapshot(step)
-            bar.update(d_loss=d_values[0], g_loss=g_values[0])
-    except KeyboardInterrupt:
-        for history in histories:
-            history.meta["interrupted"] = True
-        for tensor in d_params:
-            tensor.requires_grad_(True)
-        if histories[0].recorded_steps() and not histories[0].snapshots:
-            snapshot(max(histories[0].steps["g_loss"]))
+                # 3. records
+                gp_values = (dict(zip(gps, torch.stack(list(gps.values())).tolist()))
+                             if gps else {})
+                for k, history in enumerate(histories):
+                    record = {"d_loss": d_values[k], "g_loss": g_values[k]}
+                    if k in gp_values:
+                        record["gp"] = gp_values[k]
+                    history.log(step, **record)
+                if step == steps:
+                    snapshot(step)
+                # 4. progress bar, callbacks
+                if run.step_done(step, d_loss=d_values[0], g_loss=g_values[0]):
+                    break
+        if state.step and (not histories[0].snapshots
+                           or histories[0].snapshots[-1][0] != state.step):
+            snapshot(state.step)  # where an interrupted or stopped run ended
     finally:
-        bar.close()
         torch.set_num_threads(threads)
-        seconds = time.perf_counter() - start
         _unstack_(g_net, generators)
         _unstack_(d_net, discriminators)
+        for history in histories[1:]:
+            history.meta.update({key: histories[0].meta[key] for key in META_KEYS
+                                 if key in histories[0].meta})
     result = {}
     for (dataset, loss), history, generator, discriminator in zip(
             runs, histories, generators, discriminators):
-        history.meta["seconds"] = seconds
+        history.meta["seconds"] = history.meta["wall_seconds"]  # the name chapter 01 used
         centers, std = toy_dataset(dataset)
         result[dataset, loss] = GANRun(history, generator.to(device), discriminator.to(device),
                                        centers, std, None, prior)

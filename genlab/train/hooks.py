@@ -1,20 +1,17 @@
 """Periodic evaluation for training loops: FID and IS logged beside the losses.
 
 A loss tells how a network does against its current opponent or target, not how good
-its samples are. So every ``every`` steps a loop hands an :class:`EvalHook` a way to
-draw samples, and the hook writes sample-quality numbers into the same
-:class:`~genlab.train.History`::
+its samples are. So every ``every`` steps an :class:`EvalHook` draws samples and writes
+sample-quality numbers into the same :class:`~genlab.train.History`. It is a
+:class:`~genlab.train.loop.Callback`: a loop that can sample sets ``state.sample_fn``
+(``train_gan_digits`` does, with :func:`generator_sampler`), so::
 
-    hook = EvalHook(every=200)
-    for step in range(1, steps + 1):
-        ...                                   # one optimizer step, history.log(...)
-        hook(step, sample_fn, history)        # sample_fn(n) -> (n, 1, 8, 8) in [-1, 1]
+    train_gan_digits(G, D, steps, callback=[EvalHook(every=200), LiveLossPlot()])
 
-The calling convention ``callback(step, sample_fn, history)`` is all a loop needs to
-support; :func:`generator_sampler` builds ``sample_fn`` for a GAN generator, and a
-diffusion loop passes a function that runs its sampler. Loops that hand over samples
-they drew themselves (``on_snapshot(step, samples, history)``, as
-``genlab.train.gan.train_gan`` does) use :meth:`EvalHook.on_samples` instead.
+By hand, ``hook(step, sample_fn, history)`` with ``sample_fn(n) -> (n, 1, 8, 8)`` in
+[-1, 1] does the same. Loops that hand over samples they drew themselves
+(``on_snapshot(step, samples, history)``, as ``genlab.train.gan.train_gan`` does) use
+:meth:`EvalHook.on_samples` instead.
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ import torch
 
 from genlab._checks import check_history, check_int
 from genlab.train.history import History
+from genlab.train.loop import Callback, LoopState
 
 SampleFn = Callable[[int], torch.Tensor]
 
@@ -56,15 +54,16 @@ def generator_sampler(generator: torch.nn.Module, latent_dim: int,
     return sample_fn
 
 
-class EvalHook:
+class EvalHook(Callback):
     """Every ``every`` steps: draw ``n_samples`` images, log digits-FID and digits-IS.
 
     Logs ``fid`` (against the ``real`` split, default the training split) and
     ``inception_score`` (one split) at that step, plus ``eval_seconds`` (wall time of the
     evaluation, so its cost is visible), and keeps the first ``keep_samples`` images as
     a snapshot ``(step, tensor)``. ``prefix`` is prepended to the series names, e.g.
-    ``"ema_"``. Call it after every optimizer step: ``hook(step, sample_fn, history)``;
-    it does nothing when ``step`` is not a multiple of ``every``.
+    ``"ema_"``. As a loop's callback it samples with ``state.sample_fn``; by hand, call
+    ``hook(step, sample_fn, history)`` after every optimizer step. It does nothing when
+    ``step`` is not a multiple of ``every``.
     """
 
     def __init__(self, every: int, n_samples: int = 500, real: str = "train",
@@ -89,6 +88,14 @@ class EvalHook:
             f"{self.prefix}fid": fid(self.real, images),
             f"{self.prefix}inception_score": digits_inception_score(images).mean,
         }
+
+    def on_step_end(self, state: LoopState) -> None:
+        if state.step % self.every != 0:
+            return
+        if state.sample_fn is None:
+            raise TypeError("EvalHook needs a loop that sets state.sample_fn (e.g. "
+                            "train_gan_digits); with train_gan use on_snapshot=hook.on_samples")
+        self(state.step, state.sample_fn, state.history)
 
     def __call__(self, step: int, sample_fn: SampleFn, history: History) -> None:
         if step % self.every != 0:

@@ -8,8 +8,6 @@ a linear ramp as here.
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from genlab._checks import check_images, check_int, check_module, check_positive
@@ -18,15 +16,16 @@ from genlab.losses.vae import (DEFAULT_OBS_STD, LIKELIHOODS, bernoulli_targets,
                                reconstruction_nll)
 from genlab.optim import make_optimizer
 from genlab.train.history import History
-from genlab.train.progress import check_callback, progress_bar
+from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
 
 
 def kl_weight(step: int, beta: float = 1.0, warmup_steps: int = 0) -> float:
-    """The KL weight at ``step``: ramps linearly from 0 to ``beta`` over ``warmup_steps``.
+    """The KL weight after ``step`` updates: ramps linearly from 0 to ``beta`` over
+    ``warmup_steps``.
 
-    ``warmup_steps=0`` means no annealing (``beta`` from the first step). Step 0 has
-    weight 0 with annealing: the first updates learn to reconstruct before the KL pulls
-    every posterior towards the prior.
+    ``warmup_steps=0`` means no annealing (``beta`` from the first step). With annealing
+    the first update (``step=0`` updates done before it) has weight 0: the first updates
+    learn to reconstruct before the KL pulls every posterior towards the prior.
     """
     check_int("step", step, minimum=0)
     check_positive("beta", beta, allow_zero=True)
@@ -66,17 +65,18 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     obs_std: standard deviation of a Gaussian decoder (ignored for Bernoulli).
     seed: seeds the minibatch order and the reparameterization noise.
     progress: a tqdm bar (None: on, except while grading and under pytest).
-    callback: ``callback(step, history)`` after every step (e.g. a
-    :class:`genlab.viz.LiveLossPlot`).
+    callback: Callbacks or functions ``fn(step, history)`` after every step (e.g. a
+    :class:`genlab.viz.LiveLossPlot`), as in :mod:`genlab.train.loop`.
 
     Returns a :class:`~genlab.train.history.History` with, per step: ``loss`` (the
     objective minimised, ``recon + weight * kl``), ``neg_elbo`` (``recon + kl``, the
     bound itself, in nats per image), ``recon``, ``kl``, ``kl_weight``, and ``kl_dim0``,
     ``kl_dim1``, ... (the batch's KL per latent dimension, to watch dimensions collapse).
-    ``meta`` holds the settings, ``seconds`` (wall) and ``cpu_seconds``. Raises
+    Steps count from 1 (the first update). ``meta`` holds the settings, the contract's
+    keys and ``seconds`` (= ``wall_seconds``). Raises
     :class:`~genlab.train.history.DivergenceError` if the loss becomes NaN or infinite
     (checked at every step, before the update). Ctrl-C stops the run and returns the
-    history so far with ``meta["interrupted"] = True`` (:mod:`genlab.train.progress`).
+    history so far with ``meta["interrupted"] = True`` (:mod:`genlab.train.loop`).
     """
     _check_vae(model)
     _check_images(images)
@@ -86,7 +86,7 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     check_int("seed", seed, minimum=0)
     kl_weight(0, beta, kl_warmup_steps)  # validates beta and kl_warmup_steps
     check_positive("obs_std", obs_std)
-    callback = check_callback(callback)
+    callbacks = as_callbacks(callback)
     if model.likelihood not in LIKELIHOODS:
         raise ValueError(
             f"model.likelihood must be one of {LIKELIHOODS}, got {model.likelihood!r}")
@@ -101,45 +101,41 @@ def train_vae(model, images: torch.Tensor, *, steps: int = 2000, batch_size: int
     history = History(meta=dict(steps=steps, batch_size=batch_size, lr=lr, beta=beta,
                                 kl_warmup_steps=kl_warmup_steps, seed=seed,
                                 latent_dim=model.latent_dim, likelihood=model.likelihood,
-                                obs_std=obs_std, n_train=len(images), device=str(device),
-                                interrupted=False))
+                                obs_std=obs_std, n_train=len(images), device=str(device)))
     model.train()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
     perm, pos = torch.randperm(len(images), generator=order_gen), 0
-    bar = progress_bar(steps, "VAE", progress)
+    state = LoopState(history, model=model, optimizer=optimizer)
     try:
-        for step in range(steps):
-            if pos + batch_size > len(images):
-                perm, pos = torch.randperm(len(images), generator=order_gen), 0
-            x = images[perm[pos:pos + batch_size].to(device)]
-            pos += batch_size
-            # the model's layers, without the per-call input checks of encode/decode:
-            # the data were validated once above
-            mu, logvar = model.encoder(x).chunk(2, dim=1)
-            eps = torch.randn(mu.shape, generator=noise_gen, device=device)
-            recon = model.decode_unchecked(mu + torch.exp(0.5 * logvar) * eps)
-            weight = kl_weight(step, beta, kl_warmup_steps)
-            loss, recon_term, kl_term = negative_elbo_unchecked(
-                x, recon, mu, logvar, weight, model.likelihood, obs_std)
-            history.check_finite(step, loss=loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            mu, logvar = mu.detach(), logvar.detach()
-            per_dim = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).tolist()
-            history.log(step, loss=loss, neg_elbo=recon_term + kl_term, recon=recon_term,
-                        kl=kl_term, kl_weight=weight,
-                        **{f"kl_dim{j}": v for j, v in enumerate(per_dim)})
-            bar.update(loss=history.last("loss"))
-            if callback is not None:
-                callback(step, history)
-    except KeyboardInterrupt:
-        history.meta["interrupted"] = True
+        with TrainingRun(state, callbacks, steps, "VAE", progress) as run:
+            for step in range(1, steps + 1):
+                # 1. a minibatch, drawn without replacement, reshuffled each epoch
+                if pos + batch_size > len(images):
+                    perm, pos = torch.randperm(len(images), generator=order_gen), 0
+                x = images[perm[pos:pos + batch_size].to(device)]
+                pos += batch_size
+                # 2. the negative ELBO through the model's layers, without the per-call
+                # input checks of encode/decode: the data were validated once above
+                mu, logvar = model.encoder(x).chunk(2, dim=1)
+                eps = torch.randn(mu.shape, generator=noise_gen, device=device)
+                recon = model.decode_unchecked(mu + torch.exp(0.5 * logvar) * eps)
+                weight = kl_weight(step - 1, beta, kl_warmup_steps)
+                loss, recon_term, kl_term = negative_elbo_unchecked(
+                    x, recon, mu, logvar, weight, model.likelihood, obs_std)
+                guard(history, step, loss=loss)  # 3. before the update
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # 4. log, call back
+                mu, logvar = mu.detach(), logvar.detach()
+                per_dim = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).tolist()
+                history.log(step, loss=loss, neg_elbo=recon_term + kl_term, recon=recon_term,
+                            kl=kl_term, kl_weight=weight,
+                            **{f"kl_dim{j}": v for j, v in enumerate(per_dim)})
+                if run.step_done(step, loss=history.last("loss")):
+                    break
     finally:
-        bar.close()
-        history.meta["seconds"] = time.perf_counter() - wall0
-        history.meta["cpu_seconds"] = time.process_time() - cpu0
         model.eval()
+    history.meta["seconds"] = history.meta["wall_seconds"]  # the name chapter 02 prints
     return history
 
 

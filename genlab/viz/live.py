@@ -1,10 +1,11 @@
 """A loss plot that redraws while a loop trains: G and D (or any series) in panels apart.
 
-Every genlab loop calls ``callback(step, history)`` after each step (``train_gan_digits``
-calls ``callback(step, sample_fn, history)``); a :class:`LiveLossPlot` is such a callback::
+Every genlab loop calls a plain function callback as ``callback(step, history)`` after
+each step (:mod:`genlab.train.loop`); a :class:`LiveLossPlot` is such a callback::
 
     plot = genlab.viz.LiveLossPlot({"D": ["d_loss"], "G": ["g_loss"]}, every=50)
-    history = train_gan(generator, discriminator, sample_real, steps=2000, callback=plot)
+    history = train_gan(GANConfig(steps=2000), sample_real, generator, discriminator,
+                        callbacks=[plot])
     plot.close()                       # the final picture, all steps (plot.fig)
 
 Each panel has its own y axis: a GAN's D and G losses live on different scales and move

@@ -59,10 +59,10 @@ def _train_vae(model=None, **kw):
 
 def _train_gan(**kw):
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
 
-    return train_gan(MLPGenerator(hidden=8), MLPDiscriminator(hidden=8),
-                     lambda n: torch.randn(n, 2), steps=1, batch_size=4, **kw)
+    return train_gan(GANConfig(steps=1, batch_size=4, **kw), lambda n: torch.randn(n, 2),
+                     MLPGenerator(hidden=8), MLPDiscriminator(hidden=8))
 
 
 def _train_gan_digits(**kw):
@@ -270,9 +270,10 @@ CASES = [
      ValueError, "images must lie in [-1, 1]"),
     ("train_gan-sample_real-wrong-shape", lambda: __import__(
         "genlab.train.gan", fromlist=["x"]).train_gan(
+            __import__("genlab.train.gan", fromlist=["x"]).GANConfig(steps=1, batch_size=4),
+            lambda n: torch.randn(n + 1, 2),
             __import__("genlab.models.mlp2d", fromlist=["x"]).MLPGenerator(hidden=8),
-            __import__("genlab.models.mlp2d", fromlist=["x"]).MLPDiscriminator(hidden=8),
-            lambda n: torch.randn(n + 1, 2), steps=1, batch_size=4),
+            __import__("genlab.models.mlp2d", fromlist=["x"]).MLPDiscriminator(hidden=8)),
      ValueError, "sample_real(4) must return"),
     ("train_gan-grad_clip-negative", lambda: _train_gan(grad_clip=-1.0),
      ValueError, "grad_clip must be > 0"),

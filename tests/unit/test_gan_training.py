@@ -8,7 +8,7 @@ from genlab.data.toy2d import ring_centers, sample_ring
 from genlab.losses.gan import GAN_LOSSES
 from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator, has_spectral_norm
 from genlab.train import DivergenceError, History
-from genlab.train.gan import (PRESETS, evaluate_modes, gan_preset, optimizer_step,
+from genlab.train.gan import (PRESETS, GANConfig, evaluate_modes, gan_preset, optimizer_step,
                               train_gan, train_gan_2d)
 
 
@@ -21,10 +21,18 @@ def _ring(n):
     return sample_ring(n)
 
 
+def _train(g, d, data, *, g_optimizer=None, d_optimizer=None, on_snapshot=None,
+           latent_prior=None, callbacks=(), device=None, **settings):
+    """``train_gan`` with the settings as keywords: the config is built from them."""
+    return train_gan(GANConfig(**settings), data, g, d, g_optimizer=g_optimizer,
+                     d_optimizer=d_optimizer, on_snapshot=on_snapshot,
+                     latent_prior=latent_prior, callbacks=callbacks, device=device)
+
+
 @pytest.mark.parametrize("loss", sorted(GAN_LOSSES))
 def test_every_loss_trains_and_records_g_and_d_losses_per_step(loss):
     g, d = _nets()
-    history = train_gan(g, d, _ring, steps=3, batch_size=8, **{**gan_preset(loss), "n_critic": 2})
+    history = _train(g, d, _ring, steps=3, batch_size=8, **{**PRESETS[loss], "loss": loss, "n_critic": 2})
     assert isinstance(history, History)
     assert history.steps["g_loss"] == [1, 2, 3] and history.steps["d_loss"] == [1, 2, 3]
     assert history.meta["loss"] == loss
@@ -37,7 +45,7 @@ def test_n_critic_sets_discriminator_updates_per_generator_update():
     g, d = _nets()
     g_opt = torch.optim.Adam(g.parameters(), lr=1e-3)
     d_opt = torch.optim.Adam(d.parameters(), lr=1e-3)
-    train_gan(g, d, _ring, steps=4, batch_size=8, n_critic=3, g_optimizer=g_opt, d_optimizer=d_opt)
+    _train(g, d, _ring, steps=4, batch_size=8, n_critic=3, g_optimizer=g_opt, d_optimizer=d_opt)
     first = next(iter(d_opt.state.values()))
     assert int(first["step"]) == 12
     assert int(next(iter(g_opt.state.values()))["step"]) == 4
@@ -45,17 +53,17 @@ def test_n_critic_sets_discriminator_updates_per_generator_update():
 
 def test_wgan_clips_critic_weights_after_every_update():
     g, d = _nets()
-    train_gan(g, d, _ring, loss="wgan", steps=3, batch_size=8, d_lr=0.5, optimizer="rmsprop")
+    _train(g, d, _ring, loss="wgan", steps=3, batch_size=8, lr_d=0.5, optimizer="rmsprop")
     assert all(p.abs().max() <= 0.01 for p in d.parameters())
     g, d = _nets()
-    train_gan(g, d, _ring, loss="wgan", steps=3, batch_size=8, d_lr=0.5, weight_clip=0.0)
+    _train(g, d, _ring, loss="wgan", steps=3, batch_size=8, lr_d=0.5, weight_clip=0.0)
     assert any(p.abs().max() > 0.01 for p in d.parameters())
 
 
 def test_gradient_penalty_weight_defaults_to_ten_for_wgan_gp_and_zero_otherwise():
     g, d = _nets()
-    assert train_gan(g, d, _ring, loss="wgan-gp", steps=1, batch_size=8).meta["gp_weight"] == 10.0
-    assert train_gan(g, d, _ring, loss="wgan", steps=1, batch_size=8).meta["gp_weight"] == 0.0
+    assert _train(g, d, _ring, loss="wgan-gp", steps=1, batch_size=8).meta["gp_weight"] == 10.0
+    assert _train(g, d, _ring, loss="wgan", steps=1, batch_size=8).meta["gp_weight"] == 0.0
 
 
 def test_label_smoothing_changes_only_the_minimax_d_loss():
@@ -63,18 +71,18 @@ def test_label_smoothing_changes_only_the_minimax_d_loss():
     for target in (1.0, 0.9):
         g, d = _nets()
         torch.manual_seed(1)
-        histories.append(train_gan(g, d, _ring, steps=1, batch_size=16, real_target=target))
+        histories.append(_train(g, d, _ring, steps=1, batch_size=16, real_target=target))
     # with target 0.9 the real term gains 0.1 * (softplus(x) - softplus(-x)) = 0.1 * x ...
     assert histories[0]["d_loss"] != histories[1]["d_loss"]
     g, d = _nets()
     with pytest.raises(ValueError, match="real_target"):
-        train_gan(g, d, _ring, loss="lsgan", steps=1, real_target=0.9)
+        _train(g, d, _ring, loss="lsgan", steps=1, real_target=0.9)
 
 
 def test_spectral_norm_option_parametrizes_the_discriminator():
     g, d = _nets()
     assert not has_spectral_norm(d)
-    train_gan(g, d, _ring, loss="hinge", steps=2, batch_size=8, spectral_norm=True)
+    _train(g, d, _ring, loss="hinge", steps=2, batch_size=8, spectral_norm=True)
     assert has_spectral_norm(d)
     # each weight's top singular value is about 1 after power iterations
     weight = d.net[0].weight.detach()
@@ -86,7 +94,7 @@ def test_grad_clip_limits_sgd_steps_and_records_pre_clip_norms():
     g_opt = torch.optim.SGD(g.parameters(), lr=1.0)
     d_opt = torch.optim.SGD(d.parameters(), lr=1.0)
     before = torch.cat([p.detach().flatten().clone() for p in g.parameters()])
-    history = train_gan(g, d, _ring, steps=2, batch_size=16, grad_clip=1e-3,
+    history = _train(g, d, _ring, steps=2, batch_size=16, grad_clip=1e-3,
                         g_optimizer=g_opt, d_optimizer=d_opt)
     after = torch.cat([p.detach().flatten() for p in g.parameters()])
     # two SGD steps of norm <= 1e-3; storing the float32 weights rounds each entry by at
@@ -119,14 +127,14 @@ def test_nan_guard_raises_divergence_error_that_keeps_the_history():
 
     g, d = _nets()
     with pytest.raises(DivergenceError) as info:
-        train_gan(g, d, poisoned, steps=10, batch_size=8)
+        _train(g, d, poisoned, steps=10, batch_size=8)
     assert info.value.history.steps["d_loss"] == [1, 2, 3]
 
 
 def test_snapshots_and_callback_follow_snapshot_every():
     seen = []
     g, d = _nets()
-    history = train_gan(g, d, _ring, steps=5, batch_size=8, snapshot_every=2, n_snapshot=30,
+    history = _train(g, d, _ring, steps=5, batch_size=8, snapshot_every=2, n_snapshot=30,
                         on_snapshot=lambda step, samples, hist: seen.append((step, samples.shape)))
     assert [s for s, _ in history.snapshots] == [2, 4, 5]
     assert seen == [(2, (30, 2)), (4, (30, 2)), (5, (30, 2))]
@@ -144,13 +152,13 @@ def test_same_seed_gives_the_same_run():
 def test_lr_decay_reaches_zero_at_the_end():
     g, d = _nets()
     g_opt = torch.optim.Adam(g.parameters(), lr=1e-3)
-    train_gan(g, d, _ring, steps=4, batch_size=8, lr_decay=True, g_optimizer=g_opt)
+    _train(g, d, _ring, steps=4, batch_size=8, lr_decay=True, g_optimizer=g_opt)
     assert g_opt.param_groups[0]["lr"] == pytest.approx(0.0)
 
 
 def test_amp_on_cpu_runs_in_bfloat16_and_stays_finite():
     g, d = _nets()
-    history = train_gan(g, d, _ring, loss="wgan-gp", steps=2, batch_size=8, amp=True,
+    history = _train(g, d, _ring, loss="wgan-gp", steps=2, batch_size=8, amp=True,
                         device="cpu")
     assert all(torch.isfinite(torch.tensor(history["d_loss"])))
     assert history.meta["amp"] is True
@@ -181,10 +189,11 @@ def test_evaluate_modes_scores_the_generator_on_the_named_data_set():
 
 
 def test_presets_name_the_published_hyperparameters():
-    assert PRESETS["wgan"] == dict(optimizer="rmsprop", g_lr=5e-5, d_lr=5e-5, n_critic=5,
+    assert PRESETS["wgan"] == dict(optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5, n_critic=5,
                                    weight_clip=0.01)
-    assert gan_preset("wgan-gp")["betas"] == (0.0, 0.9)
-    assert gan_preset("wgan-gp")["gp_weight"] == 10.0
+    assert gan_preset("wgan-gp").betas == (0.0, 0.9)
+    assert gan_preset("wgan-gp").gp_weight == 10.0
+    assert gan_preset("wgan", steps=7) == GANConfig(loss="wgan", steps=7, **PRESETS["wgan"])
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -198,14 +207,14 @@ def test_presets_name_the_published_hyperparameters():
 def test_bad_settings_raise_naming_the_argument(kwargs, match):
     g, d = _nets()
     with pytest.raises(ValueError, match=match):
-        train_gan(g, d, _ring, **{"steps": 1, **kwargs})
+        _train(g, d, _ring, **{"steps": 1, **kwargs})
 
 
 def test_ema_generator_is_the_hand_computed_weight_average_with_warm_up():
     g, d = _nets()
     initial = [p.detach().clone() for p in g.parameters()]
     weights_after_step = []  # the raw generator's weights after each generator update
-    history = train_gan(g, d, _ring, steps=5, batch_size=8, g_lr=1e-2, d_lr=1e-2,
+    history = _train(g, d, _ring, steps=5, batch_size=8, lr_g=1e-2, lr_d=1e-2,
                         ema_decay=0.3, snapshot_every=1,
                         on_snapshot=lambda step, samples, hist: weights_after_step.append(
                             [p.detach().clone() for p in g.parameters()]))
@@ -250,7 +259,7 @@ def test_without_ema_decay_there_is_no_average_and_bad_decays_are_refused():
     g, d = _nets()
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="ema_decay"):
-            train_gan(g, d, _ring, steps=1, batch_size=8, ema_decay=bad)
+            _train(g, d, _ring, steps=1, batch_size=8, ema_decay=bad)
 
 
 def test_latent_prior_supplies_the_noise_of_training_and_snapshots():
@@ -266,7 +275,7 @@ def test_latent_prior_supplies_the_noise_of_training_and_snapshots():
 
     prior.sample = counting_sample
     g, d = _nets()
-    history = train_gan(g, d, _ring, steps=2, batch_size=8, latent_prior=prior, n_snapshot=50)
+    history = _train(g, d, _ring, steps=2, batch_size=8, latent_prior=prior, n_snapshot=50)
     assert calls == [50, 8, 8, 8, 8]  # fixed snapshot noise, then D and G batches per step
     assert "MixturePrior" in history.meta["latent_prior"]
     # the snapshot is the generator applied to noise drawn from the prior's islands
@@ -281,9 +290,9 @@ def test_latent_prior_must_match_the_generator():
 
     g, d = _nets()
     with pytest.raises(ValueError, match="latent_dim"):
-        train_gan(g, d, _ring, steps=1, latent_prior=GaussianPrior(3))
+        _train(g, d, _ring, steps=1, latent_prior=GaussianPrior(3))
     with pytest.raises(TypeError, match="latent_prior"):
-        train_gan(g, d, _ring, steps=1, latent_prior=object())
+        _train(g, d, _ring, steps=1, latent_prior=object())
 
 
 def test_r1_penalty_is_added_lazily_with_its_weight_scaled():
@@ -293,7 +302,7 @@ def test_r1_penalty_is_added_lazily_with_its_weight_scaled():
     d_opt = torch.optim.SGD(d.parameters(), lr=0.0)  # D frozen: recompute its losses exactly
     g_opt = torch.optim.SGD(g.parameters(), lr=0.0)
     torch.manual_seed(5)
-    history = train_gan(g, d, _ring, steps=4, batch_size=16, r1_weight=0.3, r1_every=2,
+    history = _train(g, d, _ring, steps=4, batch_size=16, r1_weight=0.3, r1_every=2,
                         g_optimizer=g_opt, d_optimizer=d_opt)
     assert history.steps["r1"] == [1, 3]  # D updates 0 and 2 of 0..3
     # replay the random draws of step 1: real batch, then fake noise
@@ -307,9 +316,9 @@ def test_r1_penalty_is_added_lazily_with_its_weight_scaled():
     expected = d_loss_minimax(d(real), d(fake)) + expected_r1
     torch.testing.assert_close(history["d_loss"][0], expected.item(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="r1_weight"):
-        train_gan(g, d, _ring, steps=1, r1_weight=-0.1)
+        _train(g, d, _ring, steps=1, r1_weight=-0.1)
     with pytest.raises(ValueError, match="r1_every"):
-        train_gan(g, d, _ring, steps=1, r1_every=0)
+        _train(g, d, _ring, steps=1, r1_every=0)
 
 
 def test_train_gan_2d_mixture_latent_and_evaluation_with_temperature():

@@ -50,12 +50,12 @@ def test_it_is_the_callback_of_every_loop():
     from genlab.models.dcgan_digits import DigitsDiscriminator, DigitsGenerator
     from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
     from genlab.toys.optimizers import train_regression
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
     from genlab.train.gan_digits import train_gan_digits
 
     gan_plot = LiveLossPlot({"D": ["d_loss"], "G": ["g_loss"]}, every=2)
-    train_gan(MLPGenerator(hidden=8), MLPDiscriminator(hidden=8), lambda n: torch.randn(n, 2),
-              steps=4, batch_size=8, n_snapshot=8, callback=gan_plot)
+    train_gan(GANConfig(steps=4, batch_size=8, n_snapshot=8), lambda n: torch.randn(n, 2),
+              MLPGenerator(hidden=8), MLPDiscriminator(hidden=8), callbacks=[gan_plot])
     assert gan_plot.draws == 2
     digits_plot = LiveLossPlot(every=3)  # panels found in the history: d_loss, d_real, ...
     images = torch.rand(8, 1, 8, 8) * 2 - 1

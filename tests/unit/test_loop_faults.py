@@ -2,9 +2,10 @@
 
 Ctrl-C is simulated by raising ``KeyboardInterrupt`` from the loop's callback, its data
 function or its model; a NaN is injected at a step the loop does not log. The contract
-(``genlab.train.progress``): the loop returns its History so far with
+(``genlab.train.loop``): steps count from 1; the loop returns its History so far with
 ``meta["interrupted"] = True``; a non-finite loss raises ``DivergenceError`` before the
-update of that step is applied.
+update of that step is applied. (tests/unit/test_loop_contract.py checks the same
+behaviour across every loop at once.)
 """
 
 from __future__ import annotations
@@ -49,18 +50,18 @@ def _mlp_gan():
 # --- Ctrl-C ------------------------------------------------------------------------------
 
 def test_train_gan_returns_the_history_on_ctrl_c_in_the_callback():
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
 
     g, d = _mlp_gan()
-    history = train_gan(g, d, lambda n: torch.randn(n, 2), steps=50, batch_size=8,
-                        n_snapshot=10, callback=Interrupt(at=4))
+    history = train_gan(GANConfig(steps=50, batch_size=8, n_snapshot=10),
+                        lambda n: torch.randn(n, 2), g, d, callbacks=Interrupt(at=4))
     assert history.meta["interrupted"] is True
     assert history.steps["g_loss"] == [1, 2, 3, 4]
     assert history.snapshots[-1][0] == 4  # the samples of where it stopped
 
 
 def test_train_gan_returns_the_history_on_ctrl_c_in_the_data_function():
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
 
     calls = {"n": 0}
 
@@ -71,7 +72,7 @@ def test_train_gan_returns_the_history_on_ctrl_c_in_the_data_function():
         return torch.randn(n, 2)
 
     g, d = _mlp_gan()
-    history = train_gan(g, d, sample_real, steps=50, batch_size=8, n_snapshot=10)
+    history = train_gan(GANConfig(steps=50, batch_size=8, n_snapshot=10), sample_real, g, d)
     assert history.meta["interrupted"] and history.steps["d_loss"] == [1, 2, 3, 4, 5]
     assert all(p.requires_grad for p in d.parameters())  # D is not left frozen
 
@@ -100,7 +101,7 @@ def test_train_vae_returns_the_history_on_ctrl_c():
 
     model = DigitsVAE(hidden=8, likelihood="gaussian")
     history = train_vae(model, _digits(), steps=30, batch_size=4, callback=Interrupt(at=5))
-    assert history.meta["interrupted"] and history.steps["loss"] == [0, 1, 2, 3, 4]
+    assert history.meta["interrupted"] and history.steps["loss"] == [1, 2, 3, 4, 5]
     assert not model.training  # finished as a full run does
 
 
@@ -116,12 +117,12 @@ def test_train_diffusion_copies_the_ema_weights_into_the_model_on_ctrl_c():
 
     def record_then_interrupt(step, history):
         raw.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-        if step == 2:
+        if step == 3:
             raise KeyboardInterrupt
 
     history = train_diffusion(model, _digits(), alphas_cumprod=_abar(), steps=50, batch_size=4,
                               ema_decay=decay, log_every=10, callback=record_then_interrupt)
-    assert history.meta["interrupted"] and history.steps["loss"] == [0]
+    assert history.meta["interrupted"] and history.steps["loss"] == [1]
     expected = raw[0]
     for weights in raw[1:]:
         expected = {k: decay * expected[k] + (1 - decay) * weights[k] for k in expected}
@@ -146,7 +147,7 @@ def test_train_diffusion_stops_on_ctrl_c_in_the_model():
 
     history = train_diffusion(StopsAtCall(base_channels=8), _digits(), alphas_cumprod=_abar(),
                               steps=50, batch_size=4, ema_decay=None)
-    assert history.meta["interrupted"] and history.steps["loss"] == [0, 1, 2]
+    assert history.meta["interrupted"] and history.steps["loss"] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("name", ["train_denoiser", "train_regression"])
@@ -154,7 +155,7 @@ def test_chapter_04_toys_return_the_history_on_ctrl_c(name):
     from genlab.toys import optimizers as optim_toys
 
     history = getattr(optim_toys, name)(steps=40, callback=Interrupt(at=3))
-    assert history.meta["interrupted"] and history.steps["loss"] == [0, 1, 2]
+    assert history.meta["interrupted"] and history.steps["loss"] == [1, 2, 3]
 
 
 def test_a_full_run_is_not_marked_interrupted():
@@ -178,29 +179,30 @@ def test_train_diffusion_stops_at_an_unlogged_nan_step_before_the_update():
             return out * float("nan") if NanAtCall.calls == 4 else out
 
     model = NanAtCall(base_channels=8)
-    with pytest.raises(DivergenceError, match="at step 3") as info:
+    with pytest.raises(DivergenceError, match="at step 4") as info:
         train_diffusion(model, _digits(), alphas_cumprod=_abar(), steps=50, batch_size=4,
                         ema_decay=None, log_every=10)
-    assert info.value.history.steps["loss"] == [0]  # only step 0 was logged
+    assert info.value.history.steps["loss"] == [1]  # only step 1 was logged
     assert all(torch.isfinite(p).all() for p in model.parameters())  # NaN step not applied
 
 
 def test_train_regression_stops_on_nan_weights():
-    """A learning rate that turns NaN at step 3 poisons the weights; step 4's loss is NaN."""
+    """A learning rate that turns NaN for the 4th update poisons the weights; the 5th
+    update's loss is NaN, and is neither applied nor logged."""
     from genlab.toys.optimizers import train_regression
 
     def nan_at_step_3(optimizer):
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: float("nan") if step == 3 else 1.0)
 
-    with pytest.raises(DivergenceError, match="loss became nan at step 4") as info:
+    with pytest.raises(DivergenceError, match="loss became nan at step 5") as info:
         train_regression(nan_at_step_3, steps=20, eval_every=5)
-    assert len(info.value.history["loss"]) == 5
+    assert len(info.value.history["loss"]) == 4
 
 
 def test_train_gan_divergence_message_counts_the_steps_it_kept():
     from genlab.models.mlp2d import MLPDiscriminator
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
 
     class NanAfter(MLPDiscriminator):
         calls = 0
@@ -213,7 +215,8 @@ def test_train_gan_divergence_message_counts_the_steps_it_kept():
 
     g, _ = _mlp_gan()
     with pytest.raises(DivergenceError, match="keeps the 9 steps recorded") as info:
-        train_gan(g, NanAfter(hidden=8), lambda n: torch.randn(n, 2), steps=20, batch_size=8)
+        train_gan(GANConfig(steps=20, batch_size=8), lambda n: torch.randn(n, 2), g,
+                  NanAfter(hidden=8))
     assert "at step 10" in str(info.value)
     assert info.value.history.steps["g_loss"][-1] == 9
 
@@ -231,7 +234,8 @@ def test_train_gan_digits_guards_the_step_before_the_update():
             return out * float("nan") if NanAt.calls == 3 * 2 + 1 else out
 
     d = NanAt(width=4)
-    with pytest.raises(DivergenceError, match="d_loss became nan at step 3") as info:
+    # the guard checks D's outputs first, as train_gan's critic_step does
+    with pytest.raises(DivergenceError, match="real_out became nan at step 3") as info:
         train_gan_digits(DigitsGenerator(width=4), d, 10, images=_digits(), batch_size=4)
     assert info.value.history.steps["d_loss"] == [1, 2]
     assert all(torch.isfinite(p).all() for p in d.parameters())
@@ -249,9 +253,9 @@ def test_train_vae_guards_every_step():
             out = super().decode_unchecked(z)
             return out * float("nan") if NanDecoder.calls == 3 else out
 
-    with pytest.raises(DivergenceError, match="at step 2") as info:
+    with pytest.raises(DivergenceError, match="at step 3") as info:
         train_vae(NanDecoder(hidden=8, likelihood="gaussian"), _digits(), steps=10, batch_size=4)
-    assert info.value.history.steps["loss"] == [0, 1]
+    assert info.value.history.steps["loss"] == [1, 2]
 
 
 def test_history_counts_distinct_steps_across_series():
@@ -265,7 +269,7 @@ def test_history_counts_distinct_steps_across_series():
 # --- progress bars -----------------------------------------------------------------------
 
 def test_progress_is_off_under_pytest_and_nbgrader_and_on_otherwise(monkeypatch):
-    from genlab.train.progress import show_progress
+    from genlab.train.loop import show_progress
 
     assert show_progress(None) is False  # this is pytest
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
@@ -292,13 +296,13 @@ def test_every_loop_shows_a_bar_when_asked(capsys):
     from genlab.models.unet import SmallUNet
     from genlab.models.vae import DigitsVAE
     from genlab.train.diffusion import train_diffusion
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
     from genlab.train.gan_digits import train_gan_digits
     from genlab.train.vae import train_vae
 
     g, d = _mlp_gan()
-    train_gan(g, d, lambda n: torch.randn(n, 2), steps=2, batch_size=4, n_snapshot=4,
-              progress=True)
+    train_gan(GANConfig(steps=2, batch_size=4, n_snapshot=4, progress=True),
+              lambda n: torch.randn(n, 2), g, d)
     train_gan_digits(DigitsGenerator(width=4), DigitsDiscriminator(width=4), 2,
                      images=_digits(), batch_size=4, progress=True)
     train_vae(DigitsVAE(hidden=8), _digits().sign(), steps=2, batch_size=4, progress=True)
@@ -322,6 +326,6 @@ def test_a_list_of_callbacks_is_called_in_order():
     calls = []
     train_regression(steps=3, eval_every=3,
                      callback=[lambda s, h: calls.append(("a", s)), lambda s, h: calls.append(("b", s))])
-    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)]
     with pytest.raises(TypeError, match=r"callback\[1\] must be callable"):
         train_regression(steps=2, callback=[print, "plot"])

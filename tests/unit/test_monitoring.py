@@ -93,10 +93,15 @@ def tiny_gan(seed=0):
 
 
 def test_gan_loop_logs_g_and_d_losses_apart_and_calls_the_callback_every_step():
+    from genlab.train.loop import Callback
+
+    class Sample(Callback):  # the loop hands its sampler over as state.sample_fn
+        def on_step_end(self, state):
+            seen.append((state.step, state.sample_fn(2).shape))
+
     g, d = tiny_gan()
     seen = []
-    history = train_gan_digits(g, d, 5, batch_size=8,
-                               callback=lambda step, fn, h: seen.append((step, fn(2).shape)))
+    history = train_gan_digits(g, d, 5, batch_size=8, callback=Sample())
     assert seen == [(s, (2, 1, 8, 8)) for s in range(1, 6)]
     for name in ("g_loss", "d_loss", "d_real", "d_fake"):
         assert history.steps[name] == [1, 2, 3, 4, 5]
@@ -135,14 +140,14 @@ def test_gan_loop_with_eval_hook_puts_fid_beside_the_losses():
 
 def test_eval_hook_plugs_into_the_gan_chapters_loop_through_on_snapshot():
     from genlab.data import load_digits
-    from genlab.train.gan import train_gan
+    from genlab.train.gan import GANConfig, train_gan
 
     images, _ = load_digits("train")
     g, d = tiny_gan(4)
     rng = torch.Generator().manual_seed(0)
     hook = EvalHook(every=1)
-    history = train_gan(g, d, lambda n: images[torch.randint(len(images), (n,), generator=rng)],
-                        steps=4, batch_size=8, snapshot_every=2, n_snapshot=60,
+    history = train_gan(GANConfig(steps=4, batch_size=8, snapshot_every=2, n_snapshot=60),
+                        lambda n: images[torch.randint(len(images), (n,), generator=rng)], g, d,
                         on_snapshot=hook.on_samples)
     assert 2 in history.steps["fid"] and 4 in history.steps["fid"]
     assert history["fid"][-1] > 0 and "g_loss" in history and "d_loss" in history

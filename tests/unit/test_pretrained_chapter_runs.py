@@ -98,7 +98,7 @@ def test_shipped_islands_run_covers_the_grid_as_recorded():
 def _first_steps(train, k=4):
     """The history of ``train(callback=...)`` stopped by Ctrl-C after ``k`` steps."""
     def stop(step, history):
-        if step == k - 1:
+        if step == k:  # steps count from 1 in every loop
             raise KeyboardInterrupt
     return train(stop)
 
