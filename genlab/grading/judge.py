@@ -236,27 +236,50 @@ def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None, d
         outcome = run_job(job, exercise_timeout=timeout, deadline=deadline)
         cpu += outcome.cpu_seconds
         current = None
+        cells = [gid for gid, _ in job["cells"]]
+        done_cells: list[str] = []
+        seen_exercises: set[str] = set()
+        got_variables = False
         for message in outcome.events:
-            kind = message["ev"]
+            # the order of work is fixed; a message out of it was written by the answer
+            # (it can find the descriptor): that ends the run as the current step's failure
+            kind, ident = message["ev"], str(message.get("id", ""))
+            in_order = {
+                "cell": current is None and not got_variables and len(done_cells) < len(cells)
+                and ident == cells[len(done_cells)],
+                "cell_done": current == ("cell", ident),
+                "variables": current is None and len(done_cells) == len(cells)
+                and not got_variables and bool(job["variables"]),
+                "exercise": current is None and ident in {ex.test for ex, _ in pending}
+                and ident not in seen_exercises,
+                "result": current == ("exercise", ident),
+                "ready": current is None and not done_cells,
+                "done": current is None,
+                "setup_error": current is None and not done_cells,
+            }.get(kind, False)
+            if not in_order:
+                outcome.ended, outcome.detail = "died", "it sent the grader messages of its own"
+                break
             if kind == "setup_error":
-                reason = "the chapter's setup failed in the grader: " + str(message.get("error"))
+                reason = "the chapter's setup failed in the grader: " + bounded(message.get("error"))
                 for ex, _ in pending:
                     per_exercise[ex.test] = ("crash", reason)
                 values = values or {}
             elif kind == "cell":
-                current = ("cell", str(message.get("id")))
+                current = ("cell", ident)
             elif kind == "cell_done":
                 current = None
+                done_cells.append(ident)
                 if message.get("error"):
-                    cell_notes[str(message.get("id"))] = bounded(message["error"])
+                    cell_notes[ident] = bounded(message["error"])
             elif kind == "variables":
-                values = message.get("values") if isinstance(message.get("values"), dict) else {}
+                values, got_variables = message["values"], True
             elif kind == "exercise":
-                current = ("exercise", str(message.get("id")))
+                current = ("exercise", ident)
+                seen_exercises.add(ident)
             elif kind == "result":
-                test = str(message.get("id"))
-                if test not in per_exercise and isinstance(message.get("outputs"), list):
-                    per_exercise[test] = ("outputs", message["outputs"])
+                if ident not in per_exercise:
+                    per_exercise[ident] = ("outputs", message["outputs"])
                 current = None
         if outcome.ended in ("done", "setup_error"):
             if values is None:
