@@ -9,7 +9,9 @@ and keep training both networks on a handful of nines:
   generic low-level features transfer and a few images are too few to relearn them.
 
 Every ``eval_every`` steps the generator is measured on a fixed batch of noise:
-digits-FID against *held-out* nines (``fid_nines``, the quality that matters), digits-FID
+digits-FID against *validation* nines (``fid_nines``, the quality that matters and the
+one early stopping selects on), against separate *test* nines when the evaluator has them
+(``fid_test``: reported, never used to choose), digits-FID
 against the test split's 0-8 (``fid_0to8``: how much of the old task is forgotten), the
 share the shipped classifier reads as a 9 (``share_nine``), and the mean feature distance
 from each sample to its nearest training image (``nn_train``) and to its nearest image
@@ -18,6 +20,9 @@ in an equally large set of held-out nines (``nn_held_out``): a generator that le
 closer to them than to new nines (``nn_train < nn_held_out``), i.e. it overfits.
 **Early stopping** keeps the generator of the lowest ``fid_nines`` and puts it back at
 the end (optionally stopping after ``patience`` evaluations without a new minimum).
+:func:`few_shot_split` gives the three disjoint sets, and :func:`real_fid_floor` the FID of
+real nines against real nines at the same sample sizes, with its spread over draws: the
+yard stick a generator's FID is read against (FID is biased upwards for few samples).
 
 Why not ``genlab.finetune.loop.finetune``: a GAN step is two alternating updates with
 two optimizers (D on real and fake, then G through D), which that one-model,
@@ -44,6 +49,9 @@ __all__ = [
     "TransferEvaluator",
     "class_histogram",
     "few_shot_nines",
+    "few_shot_split",
+    "patience_stop_step",
+    "real_fid_floor",
     "freeze_discriminator_layers",
     "transfer_gan",
 ]
@@ -111,6 +119,71 @@ def few_shot_nines(n_train: int = 20, seed: int = 0) -> tuple[torch.Tensor, torc
     return nines[order[:n_train]], nines[order[n_train:]]
 
 
+def few_shot_split(n_train: int = 20, n_validation: int = 80, seed: int = 0
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(train, validation, test)`` nines, disjoint, each ``(n, 1, 8, 8)`` in [-1, 1].
+
+    ``train`` is :func:`few_shot_nines`'s training set (same ``seed``); its held-out nines
+    are split into the first ``n_validation`` (model selection: early stopping, choosing
+    a setting) and the rest (``test``: the number reported, never used to choose).
+    """
+    train, held_out = few_shot_nines(n_train, seed)
+    check_int("n_validation", n_validation, minimum=2)
+    if n_validation > len(held_out) - 2:
+        raise ValueError(f"n_validation must be <= {len(held_out) - 2} so that at least two "
+                         f"test nines remain, got {n_validation}")
+    return train, held_out[:n_validation], held_out[n_validation:]
+
+
+def real_fid_floor(images: torch.Tensor, n_sample: int, n_reference: int, draws: int = 20,
+                   seed: int = 0) -> torch.Tensor:
+    """Digits-FID of real images against real images, at given sample sizes: ``(draws,)``.
+
+    Each draw splits ``images`` at random into disjoint sets of ``n_sample`` ("samples")
+    and ``n_reference`` (the reference) and scores one against the other. A generator
+    whose FID with ``n_sample`` samples against ``n_reference`` real images falls inside
+    this spread is as close to the real distribution as the metric can tell at these
+    sizes. (Chapter 06: compare FIDs only at equal sample counts.)
+    """
+    from genlab.metrics.fid import digits_features, fid_from_features
+
+    _check_images("images", images, minimum=4)
+    check_int("n_sample", n_sample, minimum=2)
+    check_int("n_reference", n_reference, minimum=2)
+    check_int("draws", draws, minimum=1)
+    if n_sample + n_reference > len(images):
+        raise ValueError(f"n_sample + n_reference must be <= len(images) = {len(images)}, "
+                         f"got {n_sample} + {n_reference}")
+    features = digits_features(images)
+    g = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(draws):
+        order = torch.randperm(len(images), generator=g)
+        values.append(fid_from_features(features[order[n_sample:n_sample + n_reference]],
+                                        features[order[:n_sample]]))
+    return torch.tensor(values)
+
+
+def patience_stop_step(history, patience: int, key: str = "fid_nines") -> int | None:
+    """The step at which early stopping with ``patience`` would end a recorded run.
+
+    history: a :class:`History` whose ``key`` series was logged at every evaluation of a
+    run without patience (a run with patience is the same run until it stops). Returns
+    the step of the evaluation after which ``patience`` evaluations in a row found no new
+    minimum, or None if the run never got there.
+    """
+    check_int("patience", patience, minimum=1)
+    best, since = float("inf"), 0
+    for step, value in zip(history.steps[key], history[key]):
+        if value < best:
+            best, since = value, 0
+        else:
+            since += 1
+            if since >= patience:
+                return step
+    return None
+
+
 def _weighted_layers(discriminator: torch.nn.Module) -> list[torch.nn.Module]:
     """D's layers that hold weights, in forward order (input first)."""
     return [m for m in discriminator.modules()
@@ -144,12 +217,14 @@ class TransferEvaluator:
     ``evaluator(generator)`` draws ``n_samples`` images from a fixed noise batch (seeded,
     so successive evaluations see the generator change, not the noise, and the global
     random state is untouched) and returns ``{"fid_nines", "fid_0to8", "share_nine",
-    "nn_train", "nn_held_out"}`` (see the module docstring). Features are the shipped
+    "nn_train", "nn_held_out"}`` (see the module docstring), plus ``"fid_test"`` when
+    ``test`` nines are given. ``held_out`` are the validation nines (``fid_nines``, what
+    early stopping selects on); ``test`` nines are only reported. Features are the shipped
     digits feature network's 32-d penultimate layer; real features are computed once.
     """
 
     def __init__(self, train: torch.Tensor, held_out: torch.Tensor, n_samples: int = 300,
-                 seed: int = 0):
+                 seed: int = 0, test: torch.Tensor | None = None):
         from genlab.data import load_digits
         from genlab.metrics.fid import digits_features
 
@@ -160,6 +235,9 @@ class TransferEvaluator:
         self.seed = seed
         self.train_features = digits_features(train)
         self.held_out_features = digits_features(held_out)
+        if test is not None:
+            _check_images("test", test, minimum=2)
+        self.test_features = None if test is None else digits_features(test)
         # As many held-out nines as training images, so the two nearest-neighbour
         # distances are taken over sets of the same size and compare fairly.
         self.held_out_subset = self.held_out_features[:len(train)]
@@ -191,6 +269,8 @@ class TransferEvaluator:
             "share_nine": (classes == NINE).float().mean().item(),
             "nn_train": torch.cdist(features, self.train_features).min(1).values.mean().item(),
             "nn_held_out": torch.cdist(features, self.held_out_subset).min(1).values.mean().item(),
+            **({} if self.test_features is None
+               else {"fid_test": fid_from_features(self.test_features, features)}),
         }
 
 
