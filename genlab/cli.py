@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+import genlab
+from genlab.grading import grade_many
+from genlab.grading.classgrade import autograde_class
+
 
 def _grade(args) -> int:
     from pathlib import Path
-
-    from genlab.grading import grade_many
 
     for path in args.path:
         if Path(path).is_dir():
@@ -35,8 +37,6 @@ def _grade(args) -> int:
 
 
 def _autograde(args) -> int:
-    from genlab.grading.classgrade import autograde_class
-
     try:
         report = autograde_class(args.assignment, workers=args.workers, work_root=args.course)
     except (FileNotFoundError, ValueError) as exc:
@@ -51,8 +51,6 @@ def _info(_args) -> int:
     import platform
 
     import torch
-
-    import genlab
 
     print(f"genlab {genlab.__version__}, torch {torch.__version__}, Python {platform.python_version()}")
     print(f"device: {genlab.get_device()}")

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from genlab.finetune.lm import DEFAULT_LR, METHODS
+from genlab.finetune.lm import DEFAULT_LR, METHODS, run_lm
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         # A local model needs no network: never wait for a hub time-out (read at import).
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
-
-    from genlab.finetune.lm import run_lm
 
     hf_logging.disable_progress_bar()
     options = {}

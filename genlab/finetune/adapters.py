@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from genlab._checks import check_int
+from genlab.finetune.freeze import transformer_blocks
 
 
 class BottleneckAdapter(nn.Module):
@@ -68,8 +69,6 @@ def add_adapters(model: nn.Module, bottleneck: int = 16, mlp_name: str = "mlp",
     norms, as Houlsby et al. do). Adapters get the model's dtype and device. Returns
     ``model``.
     """
-    from genlab.finetune.freeze import transformer_blocks
-
     check_int("bottleneck", bottleneck, minimum=1)
     _, blocks = transformer_blocks(model)
     model.requires_grad_(False)
@@ -100,8 +99,6 @@ def _output_dim(module: nn.Module) -> int:
 
 def remove_adapters(model: nn.Module, mlp_name: str = "mlp") -> nn.Module:
     """Undo :func:`add_adapters`: put every block's original MLP back (in place)."""
-    from genlab.finetune.freeze import transformer_blocks
-
     _, blocks = transformer_blocks(model)
     for block in blocks:
         mlp = getattr(block, mlp_name, None)

@@ -47,6 +47,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab._checks import check_int, check_positive, check_same_shape, check_tensor
+from genlab.finetune.guidance import guided_sample
+from genlab.finetune.loop import TrainConfig, finetune
+from genlab.pretrained.digits_t2i import NUMBER_WORDS, caption, encode_prompts
 
 IDENTIFIER = "sks"  # the rare token of the paper and of Diffusers' examples
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # attention projections, as train_dreambooth_lora.py
@@ -86,8 +89,6 @@ def prior_preservation_loss(pred: torch.Tensor, target: torch.Tensor,
 # --------------------------------------------------------------------------- prompts and data
 
 def _number_word(digit: int) -> str:
-    from genlab.pretrained.digits_t2i import NUMBER_WORDS
-
     check_int("digit", digit, minimum=0)
     if digit > 9:
         raise ValueError(f"digit must be 0-9, got {digit}")
@@ -96,8 +97,6 @@ def _number_word(digit: int) -> str:
 
 def class_prompt(digit: int) -> str:
     """The plain prompt of a class: ``"a handwritten digit three"`` (caption template 0)."""
-    from genlab.pretrained.digits_t2i import caption
-
     return caption(digit, 0)
 
 
@@ -128,8 +127,6 @@ def generate_class_images(parts, digits, per_digit: int = 25, guidance_scale: fl
     (DDIM, classifier-free guidance ``guidance_scale``). Returns ``(images (n, C, H, W) on
     the CPU, digits (n,))``, ``n = len(digits) * per_digit``.
     """
-    from genlab.finetune.guidance import guided_sample
-
     digits = _digit_list("digits", digits)
     check_int("per_digit", per_digit, minimum=1)
     labels = torch.tensor(digits).repeat_interleave(per_digit)
@@ -205,8 +202,6 @@ class TextToImage(nn.Module):
 
 @torch.no_grad()
 def _embed(parts, prompts: list[str]) -> torch.Tensor:
-    from genlab.pretrained.digits_t2i import encode_prompts
-
     return encode_prompts(parts, prompts).cpu()
 
 
@@ -375,8 +370,6 @@ def train_dreambooth(parts, instance_images: torch.Tensor, instance_digits, conf
     full, 1e-2 for LoRA, chosen on the course's model; Stable Diffusion wants 5e-6 / 1e-4).
     The UNet is left in eval mode; ``History.meta`` records the trainable parameters.
     """
-    from genlab.finetune.loop import TrainConfig, finetune
-
     if config is None:
         config = TrainConfig(steps=150, lr=1e-3 if lora_rank is None else 1e-2)
     unet = parts.unet

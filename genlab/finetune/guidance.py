@@ -30,6 +30,8 @@ import time
 import torch
 
 from genlab._checks import check_int, check_positive, check_same_shape, check_tensor
+from genlab.metrics.prompts import prompt_accuracy, samples_fid, within_class_spread
+from genlab.pretrained.digits_t2i import caption, encode_prompts, make_ddim_scheduler
 
 
 def cfg_combine(eps_uncond: torch.Tensor, eps_cond: torch.Tensor,
@@ -75,8 +77,6 @@ def guided_sample(parts, prompts, guidance_scale: float = 3.0, num_inference_ste
     """
     from diffusers.utils.torch_utils import randn_tensor
 
-    from genlab.pretrained.digits_t2i import encode_prompts, make_ddim_scheduler
-
     prompts = _check_prompts(prompts)
     check_positive("guidance_scale", guidance_scale, allow_zero=True)
     check_int("num_inference_steps", num_inference_steps, minimum=1)
@@ -106,8 +106,6 @@ def guided_sample(parts, prompts, guidance_scale: float = 3.0, num_inference_ste
 
 def digit_prompts(n_per_class: int, template: int = 0) -> tuple[list[str], torch.Tensor]:
     """Prompts ``caption(k, template)`` for k = 0..9, ``n_per_class`` each, and their digits."""
-    from genlab.pretrained.digits_t2i import caption
-
     check_int("n_per_class", n_per_class, minimum=1)
     digits = torch.arange(10).repeat_interleave(n_per_class)
     return [caption(int(k), template) for k in digits], digits
@@ -126,8 +124,6 @@ def guidance_sweep(parts, scales=(1.0, 2.0, 3.0, 5.0, 8.0), n_per_class: int = 2
     (the chapter shows ``clip_sample=True`` with it). ``keep_images`` adds ``images``
     ``(10 n_per_class, 1, 8, 8)`` (digit-major, on the CPU) to each row.
     """
-    from genlab.metrics.prompts import prompt_accuracy, samples_fid, within_class_spread
-
     check_int("seed", seed, minimum=0)
     prompts, digits = digit_prompts(n_per_class)
     rows = []

@@ -28,8 +28,13 @@ import torch
 from torch import nn
 
 from genlab._checks import check_choice, check_int, check_positive
-from genlab.losses.lm import _input_ids
-from genlab.losses.lm import causal_lm_loss, perplexity  # noqa: F401  (chapter 07's lm.* names)
+from genlab.data import text
+from genlab.finetune import adapters, freeze
+from genlab.finetune.freeze import layer_groups, trainable_parameters
+from genlab.finetune.loop import TrainConfig, every, finetune
+# causal_lm_loss and perplexity live in genlab.losses.lm; chapter 07 calls them as lm.*
+from genlab.losses.lm import _input_ids, causal_lm_loss, perplexity  # noqa: F401
+from genlab.pretrained import tiny_lm
 
 METHODS = ("full", "freeze", "gradual", "lora", "adapter", "prompt", "ptuning", "prefix")
 PEFT_METHODS = ("lora", "prompt", "ptuning", "prefix")
@@ -129,8 +134,6 @@ def prepare(model: nn.Module, method: str, *, r: int = 8, lora_alpha: float = 16
     :func:`run_lm` spreads the groups evenly over the run. ``discriminative`` (gradual
     only) divides the learning rate ``lr`` by 2.6 per group downwards (ULMFiT).
     """
-    from genlab.finetune import adapters, freeze
-
     check_choice("method", method, METHODS)
     if method == "full":
         model.requires_grad_(True)
@@ -179,8 +182,6 @@ def save_trained(prepared: Prepared, folder: str | Path) -> int:
     """
     from safetensors.torch import save_file
 
-    from genlab.finetune import adapters
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = prepared.model
@@ -204,8 +205,6 @@ def load_model(model: str | Path, dtype: torch.dtype | None = None):
     registry name (``"tiny-llama-general"``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from genlab.pretrained import tiny_lm
 
     path = str(model)
     if path == tiny_lm.NAME or (Path(path).is_dir()
@@ -231,11 +230,6 @@ def run_lm(method: str, model: str | Path | None = None, *, steps: int = 100,
     ``cpu_seconds`` (training only), ``num_processes``, and ``checkpoint_bytes`` when
     ``out`` is given (where the trained part is saved).
     """
-    from genlab.data import text
-    from genlab.finetune.freeze import trainable_parameters
-    from genlab.finetune.loop import TrainConfig, every, finetune
-    from genlab.pretrained import tiny_lm
-
     check_choice("method", method, METHODS)
     torch.manual_seed(seed)  # adapters' and prompts' initial values
     lm, tokenizer = load_model(model or tiny_lm.model_dir())
@@ -246,7 +240,6 @@ def run_lm(method: str, model: str | Path | None = None, *, steps: int = 100,
         domain_test, general_test = domain_test[:eval_blocks], general_test[:eval_blocks]
     lr = lr or DEFAULT_LR[method]
     if method == "gradual":  # every group, embeddings included, trains before the end
-        from genlab.finetune.freeze import layer_groups
 
         method_options.setdefault("unfreeze_every", max(1, steps // len(layer_groups(lm))))
     prepared = prepare(lm, method, lr=lr, **method_options)

@@ -38,6 +38,11 @@ import torch
 import torch.nn.functional as F
 
 from genlab._checks import check_int, check_tensor
+from genlab.data import load_digits
+from genlab.finetune.dreambooth import class_prompt
+from genlab.finetune.guidance import guided_sample
+from genlab.metrics.fid import digits_features, fid
+from genlab.metrics.prompts import prompt_accuracy, within_class_spread
 
 SHEAR = 0.3  # horizontal pixels per pixel of height: clearly italic, still readable
 REFERENCE_CLASSES = (3, 7)  # the digits the references show; the others test transfer
@@ -116,8 +121,6 @@ def _moment_matrix(images: torch.Tensor) -> torch.Tensor:
 @lru_cache(maxsize=1)
 def _calibration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Plain mean, plain std and the standardized plain -> styled direction (train split)."""
-    from genlab.data import load_digits
-
     images, _ = load_digits("train")
     plain = _moment_matrix(images)
     styled = _moment_matrix(stylize(images))
@@ -149,8 +152,6 @@ def feature_distance(images: torch.Tensor, reference: torch.Tensor) -> float:
     has an exact feature twin in the reference set; real test digits sit about 4-8 from
     the nearest training digit of their class.
     """
-    from genlab.metrics.fid import digits_features
-
     _check_digits("images", images)
     _check_digits("reference", reference)
     a = digits_features(images).double()
@@ -166,8 +167,6 @@ def reference_set(classes=REFERENCE_CLASSES, per_class: int = REFERENCES_PER_CLA
     :func:`stylize`\\ d. Default: two threes and two sevens (4 images, as DreamBooth's
     3-5 subject photos). Returns ``(images (k, 1, 8, 8), labels (k,))``.
     """
-    from genlab.data import load_digits
-
     classes = tuple(classes)
     if not classes or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 9
                           for c in classes):
@@ -187,8 +186,6 @@ def styled_digits(digits, split: str = "test") -> tuple[torch.Tensor, torch.Tens
     """All real digits of ``split`` whose label is in ``digits``, stylized: the ideal
     subject for those classes (what a perfect style transfer would draw). Returns
     ``(images, labels)``."""
-    from genlab.data import load_digits
-
     images, labels = load_digits(split)
     keep = torch.isin(labels, torch.as_tensor(list(digits)))
     if not keep.any():
@@ -200,8 +197,6 @@ def styled_digits(digits, split: str = "test") -> tuple[torch.Tensor, torch.Tens
 
 def _paired_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean feature distance between ``a[i]`` and ``b[i]`` (same noise, two models)."""
-    from genlab.metrics.fid import digits_features
-
     return float((digits_features(a).double() - digits_features(b).double()).norm(dim=1).mean())
 
 
@@ -239,12 +234,6 @@ def personalization_measures(parts, subject_prompt, *, baseline: dict | None = N
     samples: ``{"subject": images, "plain": images, "digits": labels}``, images
     ``(10 * n_per_digit, 1, 8, 8)`` clamped to [-1, 1] (as the pipeline's output) on the CPU.
     """
-    from genlab.data import load_digits
-    from genlab.finetune.dreambooth import class_prompt
-    from genlab.finetune.guidance import guided_sample
-    from genlab.metrics.fid import fid
-    from genlab.metrics.prompts import prompt_accuracy, within_class_spread
-
     check_int("n_per_digit", n_per_digit, minimum=2)
     if not callable(subject_prompt):
         raise TypeError("subject_prompt must be a function digit -> prompt")

@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab._checks import check_int, check_tensor
-from genlab.finetune.loop import Callback  # light: accelerate loads inside finetune()
+from genlab.finetune.dreambooth import (_digit_list, instance_prompt, latent_moments,
+                                        sample_latents, training_target)
+from genlab.finetune.loop import Callback, TrainConfig, finetune
 
 PLACEHOLDER = "<bold-italic>"
 INITIALIZER = "handwritten"  # "a handwritten handwritten digit three" still draws a three
@@ -127,8 +129,6 @@ def add_token(parts, token: str = PLACEHOLDER, initializer: str = INITIALIZER) -
 
 def ti_prompt(digit: int, token: str = PLACEHOLDER) -> str:
     """``"a handwritten <bold-italic> digit three"``: DreamBooth's prompt with the new word."""
-    from genlab.finetune.dreambooth import instance_prompt
-
     return instance_prompt(digit, identifier=token)
 
 
@@ -146,8 +146,6 @@ class TextualInversionBatches:
 
     def __init__(self, parts, images, digits, token: str = PLACEHOLDER, batch_size: int = 4,
                  seed: int = 0):
-        from genlab.finetune.dreambooth import _digit_list, latent_moments
-
         check_tensor("images", images, ndim=4)
         digits = _digit_list("digits", digits)
         if len(digits) != len(images):
@@ -162,8 +160,6 @@ class TextualInversionBatches:
         self.input_ids = tok.input_ids
 
     def __call__(self, step: int) -> dict:
-        from genlab.finetune.dreambooth import sample_latents
-
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         g_latent = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 500_000_000)
         idx = torch.randint(len(self.latents), (self.batch_size,), generator=g)
@@ -181,8 +177,6 @@ def textual_inversion_loss_fn(noise_scheduler):
     :func:`genlab.finetune.dreambooth.training_target` (noise, velocity or x0 by the
     scheduler's ``prediction_type``, as the Diffusers script).
     """
-    from genlab.finetune.dreambooth import training_target
-
     def loss_fn(model, batch):
         hidden = model.text_encoder(batch["input_ids"])[0]
         x_t = noise_scheduler.add_noise(batch["x0"], batch["noise"], batch["timesteps"])
@@ -204,8 +198,6 @@ def train_textual_inversion(parts, images: torch.Tensor, digits, config=None, *,
     ``scale_lr`` is for a 768-wide CLIP). Returns the loop's History; ``meta["token_id"]``
     is the new row, ``meta["learned_numbers"]`` its width.
     """
-    from genlab.finetune.loop import TrainConfig, finetune
-
     if config is None:
         config = TrainConfig(steps=200, lr=2e-2, weight_decay=1e-2)
     token_id = add_token(parts, token, initializer)

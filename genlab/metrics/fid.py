@@ -23,6 +23,8 @@ from functools import lru_cache
 import torch
 
 from genlab._checks import check_choice, check_images, check_int, check_tensor
+from genlab.data import load_digits
+from genlab.pretrained.digits_features import load_digits_features
 
 
 def _as_float64(name: str, x, ndim: int) -> torch.Tensor:
@@ -117,8 +119,6 @@ def digits_features(images: torch.Tensor, batch_size: int = 1024) -> torch.Tenso
     Uses the shipped, hash-verified ``genlab.pretrained.digits_features`` network.
     Non-finite images (a diverged generator) raise ``ValueError``.
     """
-    from genlab.pretrained.digits_features import load_digits_features
-
     check_images("images", images)
     check_int("batch_size", batch_size, minimum=1)
     net = load_digits_features()
@@ -133,8 +133,6 @@ def _real_features(split: str) -> torch.Tensor:
 
 @lru_cache(maxsize=4)
 def _cached_real_features(split: str) -> torch.Tensor:
-    from genlab.data import load_digits
-
     images, _ = load_digits(split)
     return digits_features(images)
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 
 from genlab._checks import check_images, check_int, check_tensor
+from genlab.pretrained.digits_features import load_digits_features
 
 
 class ScoreWithSpread(NamedTuple):
@@ -61,8 +62,6 @@ def inception_score(probs: torch.Tensor, splits: int = 1) -> ScoreWithSpread:
 @torch.no_grad()
 def digits_class_probs(images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Class probabilities ``(n, 10)`` of ``(n, 1, 8, 8)`` images under the digits network."""
-    from genlab.pretrained.digits_features import load_digits_features
-
     check_images("images", images)
     check_int("batch_size", batch_size, minimum=1)
     net = load_digits_features()

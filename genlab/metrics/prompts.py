@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 
 from genlab._checks import check_tensor
+from genlab.metrics.fid import digits_features, fid
+from genlab.pretrained.digits_features import load_digits_features
 
 
 def _check_images_digits(images: torch.Tensor, digits: torch.Tensor) -> None:
@@ -33,8 +35,6 @@ def _check_images_digits(images: torch.Tensor, digits: torch.Tensor) -> None:
 @torch.no_grad()
 def prompt_accuracy(images: torch.Tensor, digits: torch.Tensor) -> float:
     """Share of ``(n, 1, 8, 8)`` images in [-1, 1] that the classifier reads as ``digits`` ``(n,)``."""
-    from genlab.pretrained.digits_features import load_digits_features
-
     _check_images_digits(images, digits)
     net = load_digits_features()
     predicted = net(images.detach().to("cpu", torch.float32)).argmax(1)
@@ -47,8 +47,6 @@ def within_class_spread(images: torch.Tensor, digits: torch.Tensor) -> float:
 
     Digits with a single image are skipped (no pair); raises ``ValueError`` if none has two.
     """
-    from genlab.metrics.fid import digits_features
-
     _check_images_digits(images, digits)
     features = digits_features(images).double()
     spreads = []
@@ -66,7 +64,5 @@ def within_class_spread(images: torch.Tensor, digits: torch.Tensor) -> float:
 
 def samples_fid(images: torch.Tensor, real: str | torch.Tensor = "test") -> float:
     """Digits-FID of ``(n, 1, 8, 8)`` images in [-1, 1] against ``real`` (a split name or images)."""
-    from genlab.metrics.fid import fid
-
     check_tensor("images", images, ndim=4)
     return fid(real, images)

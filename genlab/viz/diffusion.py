@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genlab._checks import check_mapping, check_module
+from genlab.viz.base import image_grid
 
 
 def plot_schedule_curves(curves: dict[str, dict[str, torch.Tensor]], axes=None):
@@ -58,8 +59,6 @@ def plot_side_by_side(samples: dict[str, torch.Tensor], ncols: int = 8):
     """Sample grids next to each other, one titled panel per entry of ``samples``."""
     check_mapping("samples", samples, "a dict {label: ...}")
     import matplotlib.pyplot as plt
-
-    from genlab.viz.base import image_grid
 
     fig, axes = plt.subplots(1, len(samples), figsize=(3.2 * len(samples), 2.2), squeeze=False)
     for ax, (label, images) in zip(axes[0], samples.items()):

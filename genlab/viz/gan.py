@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from genlab._checks import check_mapping, check_module
+from genlab._checks import check_int, check_mapping, check_module, check_positive
+from genlab.losses.gan import g_loss_minimax, g_loss_nonsaturating
+from genlab.metrics.modes import nearest_mode
+from genlab.viz.base import scatter_2d
 
 
 def generator_gradients(d_of_fake: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -15,8 +18,6 @@ def generator_gradients(d_of_fake: torch.Tensor) -> dict[str, torch.Tensor]:
     :func:`genlab.losses.gan.g_loss_nonsaturating` (per sample, so the batch mean's
     1/n is undone). Returns ``{"saturating": (n,), "non-saturating": (n,)}``.
     """
-    from genlab.losses.gan import g_loss_minimax, g_loss_nonsaturating
-
     if not isinstance(d_of_fake, torch.Tensor) or d_of_fake.ndim != 1:
         raise ValueError("d_of_fake must be a tensor of shape (n,)")
     if not ((d_of_fake > 0) & (d_of_fake < 1)).all():
@@ -57,8 +58,6 @@ def plot_gallery(samples: dict, centers: dict, titles: dict | None = None, ncols
     """
     check_mapping("samples", samples, "a dict {(dataset, loss): (n, 2) samples}")
     import matplotlib.pyplot as plt
-
-    from genlab.viz.base import scatter_2d
 
     rows = list(dict.fromkeys(r for r, _ in samples))
     cols = list(dict.fromkeys(c for _, c in samples))
@@ -108,9 +107,6 @@ def latent_partition(generator, centers: torch.Tensor, std: float, lim: float = 
     where the sample is high quality (within ``n_std * std``), ``-1`` where it is not
     (the bridges between modes).
     """
-    from genlab._checks import check_int, check_positive
-    from genlab.metrics.modes import nearest_mode
-
     check_positive("lim", lim)
     check_int("resolution", resolution, minimum=2)
     latent_dim = getattr(generator, "latent_dim", None)
@@ -167,8 +163,6 @@ def plot_mode_zoom(samples: torch.Tensor, centers: torch.Tensor, std: float,
     """Zoom on the modes near ``center``: samples ``(n, 2)`` as dots, each mode's
     high-quality disc (radius 3 std) as a red circle. Returns ``ax``."""
     import matplotlib.pyplot as plt
-
-    from genlab.viz.base import scatter_2d
 
     ax = scatter_2d(samples, None, ax=ax, title=title)
     for cx, cy in centers.detach().cpu().tolist():

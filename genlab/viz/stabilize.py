@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genlab._checks import check_mapping, check_module
+from genlab.stabilize import real_loss_and_grad
 
 
 def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed: dict,
@@ -16,8 +17,6 @@ def plot_label_smoothing(smoothing: float, trained_plain: dict, trained_smoothed
     ``smoothing``. Returns the Figure.
     """
     import matplotlib.pyplot as plt
-
-    from genlab.stabilize import real_loss_and_grad
 
     logits = torch.linspace(-logit_range, logit_range, 401)
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))

@@ -18,7 +18,10 @@ import torch
 from torch import nn
 
 from genlab._checks import check_int, check_module, check_tensor
-from genlab.stabilize import _check_smoothing, real_loss_and_grad  # noqa: F401 (re-exported)
+from genlab.data import sample_ring
+from genlab.runmode import budget
+from genlab.stabilize import _check_smoothing, d_loss_smoothed, real_loss_and_grad
+from genlab.viz import stabilize as viz_stabilize
 
 
 def sample_fakes(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -44,9 +47,6 @@ def train_discriminator(smoothing: float = 0.0, n_steps: int = 300, batch_size: 
     Returns ``{"model", "real_logits", "fake_logits"}`` with the logits ``(1024,)`` of
     fresh real and fake points after training (no grad). Deterministic for a ``seed``.
     """
-    from genlab.data import sample_ring
-    from genlab.stabilize import d_loss_smoothed
-
     _check_smoothing(smoothing)
     check_int("n_steps", n_steps, minimum=0)
     check_int("batch_size", batch_size, minimum=1)
@@ -108,10 +108,7 @@ def build(smoothing: float = 0.1, n_steps: int | None = None):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from genlab.runmode import budget
     from IPython.display import display
-
-    from genlab.viz import stabilize as viz_stabilize
 
     _check_smoothing(smoothing)
     n_steps = budget(300, 20) if n_steps is None else check_int("n_steps", n_steps, minimum=0)

@@ -17,7 +17,11 @@ from __future__ import annotations
 from typing import Callable
 
 from genlab._checks import check_choice, check_int, check_positive
+from genlab.data.toy2d import toy_dataset
 from genlab.losses.gan import GAN_LOSSES
+from genlab.metrics.modes import mode_coverage
+from genlab.train.gan import train_gan_2d
+from genlab.viz import plot_series, scatter_2d
 
 LOSSES = tuple(GAN_LOSSES)
 DATASETS = ("ring", "grid")
@@ -69,10 +73,6 @@ def train_live(kwargs: dict, on_update: Callable | None = None, n_updates: int =
     their :class:`~genlab.metrics.modes.ModeCoverage`. Returns the
     :class:`~genlab.train.gan.GANRun`.
     """
-    from genlab.data.toy2d import toy_dataset
-    from genlab.metrics.modes import mode_coverage
-    from genlab.train.gan import train_gan_2d
-
     check_int("n_updates", n_updates, minimum=1)
     centers, std = toy_dataset(kwargs["dataset"])
 
@@ -87,8 +87,6 @@ def train_live(kwargs: dict, on_update: Callable | None = None, n_updates: int =
 
 def draw_progress(fig, samples, centers, coverage, history, title: str = ""):
     """Redraw ``fig`` (two axes): samples over the modes, and the D and G loss curves."""
-    from genlab.viz import plot_series, scatter_2d
-
     fig.clear()
     ax_scatter, ax_loss = fig.subplots(1, 2)
     lim = 1.5 if centers.abs().max() <= 1.5 else 5.5
@@ -113,8 +111,6 @@ def mode_collapse_widget(steps: int = 1200, n_updates: int = 8, train_now: bool 
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
-
-    from genlab.data.toy2d import toy_dataset
 
     controls = {
         "loss": widgets.Dropdown(options=LOSSES, value="nonsaturating", description="loss"),

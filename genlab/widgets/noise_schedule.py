@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 
 from genlab._checks import check_int, check_tensor
+from genlab.data import load_digits
 from genlab.losses import diffusion as D
+from genlab.viz.diffusion import plot_schedule_curves
 
 DEFAULT_PARAMS = {
     "linear": {"beta_start": 1e-4, "beta_end": 0.02},
@@ -69,12 +71,8 @@ def build(image: torch.Tensor | None = None, T: int = 1000):
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from genlab.viz.diffusion import plot_schedule_curves
-
     check_int("T", T, minimum=2)
     if image is None:
-        from genlab.data import load_digits
-
         image = load_digits("test")[0][0]
     check_tensor("image", image, ndim=3)
     kw = {"continuous_update": False, "style": {"description_width": "initial"}}
