@@ -28,9 +28,10 @@ Why not ``genlab.finetune.loop.finetune``: a GAN step is two alternating updates
 two optimizers (D on real and fake, then G through D), which that one-model,
 one-loss loop cannot express without hiding one network inside the other. The GAN step
 is the course's own ``genlab.train.gan_digits.train_gan_digits`` (non-saturating loss,
-Adam with DCGAN's betas); this module adds what transfer needs around it through that
-loop's ``callback``: evaluation and early stopping (the loop brings the progress bar,
-the NaN guard and Ctrl-C). The figures are in :mod:`genlab.viz.gan_transfer`.
+Adam with DCGAN's betas); this module adds what transfer needs around it as one
+callback of that loop: evaluation and early stopping, which ends the run through
+``state.stop`` (the loop brings the progress bar, the NaN guard and Ctrl-C). The figures
+are in :mod:`genlab.viz.gan_transfer`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import torch
 
 from genlab._checks import check_int, check_positive, check_tensor
 from genlab.train.history import History
+from genlab.train.loop import Callback, LoopState
 
 __all__ = [
     "TransferConfig",
@@ -297,8 +299,25 @@ def _check_images(name: str, images, minimum: int) -> None:
                          f"got {tuple(images.shape)}")
 
 
-class _StopEarly(Exception):
-    """Raised by the evaluation callback to leave the training loop (patience ran out)."""
+class _EvaluateAndStop(Callback):
+    """Logs ``evaluate(step)`` every ``every`` steps and at the last; sets ``state.stop``
+    once ``patience`` evaluations in a row found no new minimum (None: never stops).
+    ``first`` (the values before training) is logged at step 0."""
+
+    def __init__(self, evaluate, first: dict, every: int, last: int, patience, best: dict):
+        self.evaluate, self.first, self.every, self.last = evaluate, first, every, last
+        self.patience, self.best, self.stopped_early = patience, best, False
+
+    def on_train_begin(self, state: LoopState) -> dict:
+        return self.first
+
+    def on_step_end(self, state: LoopState) -> dict | None:
+        if state.step % self.every and state.step != self.last:
+            return None
+        values = self.evaluate(state.step)
+        if self.patience is not None and self.best["since"] >= self.patience:
+            state.stop = self.stopped_early = True
+        return values
 
 
 def transfer_gan(generator: torch.nn.Module, discriminator: torch.nn.Module,
@@ -338,7 +357,6 @@ def transfer_gan(generator: torch.nn.Module, discriminator: torch.nn.Module,
 
     eval_seconds = 0.0
     best = {"fid": float("inf"), "step": 0, "state": None, "since": 0}
-    record = {"history": None, "pending": {}}
 
     def evaluate(step: int) -> dict[str, float]:
         nonlocal eval_seconds
@@ -352,40 +370,22 @@ def transfer_gan(generator: torch.nn.Module, discriminator: torch.nn.Module,
         eval_seconds += time.process_time() - start
         return values
 
-    record["pending"] = evaluate(0)  # the pretrained generator: the curve's first point
-
-    def callback(step: int, sample_fn, history: History) -> None:
-        if record["history"] is None:
-            record["history"] = history
-            history.log(0, **record.pop("pending"))
-        if step % config.eval_every == 0 or step == config.steps:
-            history.log(step, **evaluate(step))
-            if config.patience is not None and best["since"] >= config.patience:
-                raise _StopEarly
-
-    stopped_early = False
-    history = None
+    evaluation = _EvaluateAndStop(evaluate, evaluate(0),  # 0: the pretrained generator
+                                  config.eval_every, config.steps, config.patience, best)
     loop_start, eval_before_loop = time.process_time(), eval_seconds
-    try:  # the loop itself turns Ctrl-C into meta["interrupted"] and returns its history
-        history = train_gan_digits(
-            generator, discriminator, config.steps, images=images,
-            batch_size=config.batch_size, lr_g=config.lr, lr_d=config.lr,
-            callback=callback, seed=config.seed, progress=config.progress)
-    except _StopEarly:
-        stopped_early = True
+    # the loop brings the bar, the NaN guard and Ctrl-C (meta["interrupted"])
+    history = train_gan_digits(
+        generator, discriminator, config.steps, images=images,
+        batch_size=config.batch_size, lr_g=config.lr, lr_d=config.lr,
+        callback=evaluation, seed=config.seed, progress=config.progress)
     # CPU time of the training steps alone: the loop's time minus the evaluations in it.
     train_seconds = time.process_time() - loop_start - (eval_seconds - eval_before_loop)
-    if history is None:  # stopped from the callback: the loop's history is the record
-        history = record["history"] or History()
-        if "pending" in record:
-            history.log(0, **record.pop("pending"))
     if config.restore_best and best["state"] is not None:
         generator.load_state_dict(best["state"])
-    steps_done = max(history.steps.get("d_loss", [0]), default=0)
     history.meta.update(
         config=asdict(config), method=config.method, best_step=best["step"],
-        best_fid=best["fid"], steps_done=steps_done, stopped_early=stopped_early,
-        interrupted=bool(history.meta.get("interrupted", False)), frozen_d_parameters=frozen,
+        best_fid=best["fid"], stopped_early=evaluation.stopped_early,
+        frozen_d_parameters=frozen,
         trainable_d_parameters=sum(p.numel() for p in discriminator.parameters()
                                    if p.requires_grad),
         train_seconds=train_seconds, eval_seconds=eval_seconds,

@@ -66,7 +66,8 @@ def load_from(folder: str | Path, prediction: str = "epsilon",
         schedule=recipe["schedule"], base_channels=recipe["base_channels"],
         conditional=False, seed=recipe["seed"], interrupted=False, pretrained=NAME,
         cpu_seconds=entry["build_cpu_seconds"][prediction], quality=entry["quality"][prediction]))
-    for step, value in enumerate(tensors[f"loss.{prediction}"].tolist()):
+    # steps count from 1, as every genlab loop logs them (genlab.train.loop)
+    for step, value in enumerate(tensors[f"loss.{prediction}"].tolist(), start=1):
         history.log(step, loss=value)
     return model.to(device).eval(), history
 

@@ -66,7 +66,8 @@ def load_from(folder: str | Path, device: str | torch.device = "cpu"):
     history = History(meta={**recipe, "pretrained": NAME, "seconds": entry["build_seconds"],
                             "quality": entry["quality"]})
     for name in ("g_loss", "d_loss"):
-        for step, value in enumerate(tensors[name].tolist()):
+        # steps count from 1, as train_gan logged them (genlab.train.loop)
+        for step, value in enumerate(tensors[name].tolist(), start=1):
             history.log(step, **{name: value})
     centers, std = toy_dataset(recipe["dataset"])
     return GANRun(history, generator.to(device), discriminator.to(device), centers, std,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -420,6 +421,19 @@ class GANSnapshots(Callback):
             self.take(state.step, state.history)
 
 
+def _step_record(d_records: list[dict], g_record: dict) -> dict[str, float]:
+    """What one step logs: D's values averaged over the step's critic updates, G's."""
+    record = {"d_loss": sum(r["d_loss"] for r in d_records) / len(d_records),
+              "g_loss": g_record["g_loss"]}
+    for name in ("gp", "r1", "d_grad_norm"):
+        values = [r[name] for r in d_records if name in r]
+        if values:
+            record[name] = sum(values) / len(values)
+    if "g_grad_norm" in g_record:
+        record["g_grad_norm"] = g_record["g_grad_norm"]
+    return record
+
+
 def _latent_dim(generator: nn.Module, latent_dim: int | None) -> int:
     if latent_dim is not None:
         return check_int("latent_dim", latent_dim, minimum=1)
@@ -514,10 +528,7 @@ def train_gan(config: GANConfig, sample_real: Callable[[int], torch.Tensor],
     with TrainingRun(state, extras + callbacks, config.steps, f"GAN ({config.loss})",
                      config.progress) as run:
         for step in range(1, config.steps + 1):
-
-            def check(**values):
-                guard(history, step, **values)
-
+            check = functools.partial(guard, history, step)  # the NaN guard of this step
             # 2. n_critic discriminator updates, then one generator update
             d_records = []
             for i in range(config.n_critic):
@@ -528,18 +539,9 @@ def train_gan(config: GANConfig, sample_real: Callable[[int], torch.Tensor],
                     scaler=d_scaler, check=check))
             g_record = generator_step(generator, discriminator, noise(config.batch_size),
                                       g_opt, config, scaler=g_scaler, check=check)
-
-            # 3. log: D's values averaged over the step's critic updates
-            record = {"d_loss": sum(r["d_loss"] for r in d_records) / config.n_critic,
-                      "g_loss": g_record["g_loss"]}
-            for name in ("gp", "r1", "d_grad_norm"):
-                values = [r[name] for r in d_records if name in r]
-                if values:
-                    record[name] = sum(values) / len(values)
-            if "g_grad_norm" in g_record:
-                record["g_grad_norm"] = g_record["g_grad_norm"]
+            # 3. log, then 4. EMA, LR decay, snapshots and your callbacks
+            record = _step_record(d_records, g_record)
             history.log(step, **record)
-            # 4. EMA, LR decay, snapshots and your callbacks
             if run.step_done(step, d_loss=record["d_loss"], g_loss=record["g_loss"]):
                 break
     history.meta["seconds"] = history.meta["wall_seconds"]  # the name chapter 01 used
