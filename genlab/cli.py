@@ -8,7 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
+from pathlib import Path
+
+import torch
 
 import genlab
 from genlab.grading import grade_many
@@ -16,8 +20,6 @@ from genlab.grading.classgrade import autograde_class
 
 
 def _grade(args) -> int:
-    from pathlib import Path
-
     for path in args.path:
         if Path(path).is_dir():
             print(f"genlab grade: {path} is a folder; give the chapter's notebook file, e.g. "
@@ -48,10 +50,6 @@ def _autograde(args) -> int:
 
 
 def _info(_args) -> int:
-    import platform
-
-    import torch
-
     print(f"genlab {genlab.__version__}, torch {torch.__version__}, Python {platform.python_version()}")
     print(f"device: {genlab.get_device()}")
     return 0

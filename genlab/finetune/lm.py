@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
+from torch.utils.data import DataLoader
 
 from genlab._checks import check_choice, check_int, check_positive
 from genlab.data import text
@@ -92,8 +94,6 @@ def training_loader(blocks: torch.Tensor, batch_size: int, steps: int, seed: int
     same blocks in every update. ``num_processes`` defaults to ``$WORLD_SIZE`` (set by
     ``torchrun`` and ``accelerate launch``) or 1.
     """
-    from torch.utils.data import DataLoader
-
     ids = _input_ids(blocks)
     check_int("batch_size", batch_size, minimum=1)
     check_int("steps", steps, minimum=1)
@@ -180,8 +180,6 @@ def save_trained(prepared: Prepared, folder: str | Path) -> int:
     whole model. Freezing: the trainable tensors only (the rest equals the pretrained
     model). All as safetensors.
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = prepared.model

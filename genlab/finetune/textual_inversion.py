@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from genlab._checks import check_int, check_tensor
@@ -234,8 +235,6 @@ def save_textual_inversion(parts, folder: str | Path, token: str = PLACEHOLDER) 
     ``pipe.load_textual_inversion(path)`` on a pipeline of the *base* model adds the token
     and its row back (the file carries the token's name).
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / EMBEDDING_FILE

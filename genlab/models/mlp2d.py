@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab._checks import check_int, check_tensor
 
@@ -88,8 +90,6 @@ class MLPDiscriminator(nn.Module):
 
 def has_spectral_norm(module: nn.Module) -> bool:
     """True if some layer of ``module`` has a spectral-norm parametrization on its weight."""
-    from torch.nn.utils import parametrize
-
     return any(parametrize.is_parametrized(m, "weight") for m in module.modules())
 
 
@@ -100,9 +100,6 @@ def add_spectral_norm_(module: nn.Module) -> nn.Module:
     forward pass in training mode). Layers already parametrized are left alone.
     Returns ``module`` (changed in place).
     """
-    from torch.nn.utils import parametrize
-    from torch.nn.utils.parametrizations import spectral_norm
-
     for layer in list(module.modules()):
         if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             if not parametrize.is_parametrized(layer, "weight"):
