@@ -82,6 +82,8 @@ def _failure(what: str, exc: BaseException) -> str:
 
 def _grade_in_gradebook(report, api, assignment, student) -> None:
     """nbgrader's autograde of one submission; if it raises, that submission scores 0."""
+    from genlab.grading.course import autograde
+
     try:
         _record(report, student, autograde(api, assignment, student))
     except Exception as exc:  # noqa: BLE001 - one broken submission never stops the class
