@@ -43,6 +43,9 @@ html_context = {"default_mode": "light"}
 html_js_files = ["widget_preview.js"]
 html_copy_source = False
 html_show_sourcelink = False
+# Search results without page excerpts: the excerpts are fetched, which browsers refuse for
+# file:// pages; without them search works from disk too (the index is a local script).
+html_show_search_summary = False
 html_last_updated_fmt = None
 html_theme_options = {
     "repository_url": REPO.url,

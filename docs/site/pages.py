@@ -112,7 +112,9 @@ def preview_html(spec: dict, static_prefix: str) -> str:
     for frame in spec["frames"].values():
         frame["src"] = f"{static_prefix}widget-previews/{frame['src']}"
     first = spec["frames"]["__".join(c["value"] for c in spec["controls"])]
-    data = html.escape(json.dumps(spec), quote=False)
+    # a <script> element's text is not entity-decoded: escape <, > and & the JSON way
+    data = (json.dumps(spec).replace("&", "\\u0026").replace("<", "\\u003c")
+            .replace(">", "\\u003e"))
     return (
         f'<div class="genlab-preview" data-widget="{spec["widget"]}">\n'
         f'<script type="application/json" class="genlab-preview-spec">{data}</script>\n'

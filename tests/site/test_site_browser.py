@@ -179,7 +179,9 @@ def test_widget_preview_answers_its_slider(server, tab, chapter):
     page.wait_for_function(
         "([el, src]) => el.getAttribute('src') !== src && el.complete && el.naturalWidth > 0",
         arg=[img.element_handle(), before_src])
-    assert preview.locator(".genlab-preview-caption").inner_text() != before_caption
+    caption = preview.locator(".genlab-preview-caption").inner_text()
+    assert caption != before_caption
+    assert "&lt;" not in caption and "&amp;" not in caption, caption  # text, not markup
     select = preview.locator("select")
     if select.count():
         values = select.locator("option").evaluate_all("options => options.map(o => o.value)")
@@ -231,7 +233,7 @@ def test_pages_fit_a_375_pixel_screen(server, tab):
         assert widths[0] <= widths[1] + 1, f"{path} overflows a 375 px screen: {widths}"
 
 
-def test_a_chapter_opened_from_disk_renders_math_and_its_preview(site, tab):
+def test_a_chapter_opened_from_disk_renders_math_its_preview_and_search(site, tab):
     t = tab()
     page = t.open((site / "chapters" / "03_diffusion_losses" / "03_diffusion_losses.html").as_uri())
     assert page.locator("mjx-container").count() > 0
@@ -241,6 +243,9 @@ def test_a_chapter_opened_from_disk_renders_math_and_its_preview(site, tab):
     page.keyboard.press("End")
     page.wait_for_function("([el, src]) => el.getAttribute('src') !== src && el.naturalWidth > 0",
                            arg=[img.element_handle(), before])
+    # search from disk: the index is a local script, and no excerpt is fetched
+    page = t.open((site / "search.html").as_uri() + "?q=LSGAN")
+    page.wait_for_function("() => document.querySelectorAll('ul.search li a').length > 0")
     assert not t.errors, t.errors
 
 
