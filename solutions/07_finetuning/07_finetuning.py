@@ -669,12 +669,17 @@ for name, (values, d, g) in curves.items():
     for v, x, y in [(values[0], d[0], g[0]), (values[-1], d[-1], g[-1])][:len(values)]:
         ax.annotate(f"{v:g}" if isinstance(v, float) else str(v), (x, y), fontsize=6,
                     color=line.get_color(), xytext=(3, 3), textcoords="offset points")
-for name, r in results.items():
-    ax.scatter(r["domain_ppl"], r["general_ppl"], marker="x", c="k", s=18, lw=0.8)
+for i, r in enumerate(results.values()):
+    ax.scatter(r["domain_ppl"], r["general_ppl"], marker="x", c="k", s=18, lw=0.8,
+               label="this notebook's runs" if i == 0 else None)
 ax.scatter(base_scores["domain_ppl"], base_scores["general_ppl"], marker="*", s=120, c="k")
 ax.annotate("pretrained", (base_scores["domain_ppl"], base_scores["general_ppl"]), fontsize=7)
 ax.set(xscale="log", yscale="log", xlabel="domain perplexity (test, lower: more learned)",
        ylabel="general perplexity (test, higher: more forgotten)")
+plain = plt.FuncFormatter(lambda v, _: f"{v:g}")  # 3, not 3x10^0
+for axis in (ax.xaxis, ax.yaxis):
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain)
 ax.legend(fontsize=7, loc="upper right");
 
 # %% [markdown]

@@ -13,7 +13,8 @@
 #   which gives the same images for $w > 1$ (and not below); how guidance trades
 #   diversity for faithfulness;
 # - DreamBooth: teaching the model a new subject from a few images, and the prior
-#   preservation loss that stops it from forgetting everything else;
+#   preservation loss that reduces (but does not remove) its forgetting of everything
+#   else;
 # - LoRA-DreamBooth: the same with a few percent of the parameters and a checkpoint of
 #   kilobytes, switched on and off in the pipeline;
 # - textual inversion: learning one new word, and what a word cannot teach.
@@ -887,7 +888,7 @@ genlab.quiz.assert_letters(answer_q1=answer_q1, answer_q2=answer_q2, answer_q3=a
 assert answer_q1 == "b", "Q1: the pipeline applies guidance only for guidance_scale > 1; at 0 it runs the conditional model, as at 1."
 assert answer_q2 == "b", "Q2: accuracy saturates by w = 3; diversity keeps falling and FID rising."
 assert answer_q3 == "b", "Q3: clip_sample=True clips x0 but keeps the extrapolated noise; the pipeline turns it off."
-assert answer_q4 == "b", "Q4: language drift; the prior-preservation loss keeps the class prompt's images."
+assert answer_q4 == "b", "Q4: language drift; the prior-preservation loss keeps training on the class prompt's own images, which reduces it."
 ### END HIDDEN TESTS
 
 # %% [markdown]
