@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from genlab._checks import check_choice, check_int, check_positive
 from genlab.optim import linear_warmup_multiplier, warmup_cosine_multiplier
@@ -183,8 +184,6 @@ def _param_groups(params) -> list:
 
 def _batch_stream(batches, accelerator):
     """Yield batches forever: a prepared DataLoader, a re-iterable (cycled), or step -> batch."""
-    from torch.utils.data import DataLoader
-
     if isinstance(batches, DataLoader):
         loader = accelerator.prepare(batches)
         epoch = 0
@@ -378,9 +377,6 @@ def finetune(model: nn.Module, loss_fn: Callable, batches, config: TrainConfig, 
                     history.log(step, **record)
                 if run.step_done(step, loss=float(loss_sum)):
                     break
-        if history.meta["interrupted"] and accelerator.is_main_process:
-            print(f"Interrupted: stopped after {history.meta['steps_done']} of "
-                  f"{config.steps} updates; the returned History keeps what was recorded.")
     finally:
         model.train(was_training)
     return history

@@ -220,10 +220,10 @@ class TrainingRun:
     ``meta["interrupted"] = False`` and ``steps_done = 0``, calls ``on_train_begin``;
     inside, the loop calls :meth:`step_done` after each update. Leaving the block records
     ``wall_seconds`` and ``cpu_seconds``, closes the bar, and, after a full run, a stop or
-    Ctrl-C (which it swallows, setting ``meta["interrupted"] = True``), calls
-    ``on_train_end``. A DivergenceError (or any other error) propagates.
-    ``show=False`` keeps the bar off whatever ``progress`` says (a process that is not
-    the main one).
+    Ctrl-C (which it swallows, setting ``meta["interrupted"] = True`` and printing one
+    line that says so), calls ``on_train_end``. A DivergenceError (or any other error)
+    propagates. ``show=False`` keeps the bar and that line off whatever ``progress`` says
+    (a process that is not the main one).
     """
 
     def __init__(self, state: LoopState, callbacks=(), total: int = 0, desc: str = "training",
@@ -235,6 +235,7 @@ class TrainingRun:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback objects, got {type(cb).__name__}")
         self.bar = ProgressBar(total, desc, show and show_progress(progress))
+        self.total, self.show = total, show
 
     def __enter__(self) -> "TrainingRun":
         meta = self.history.meta
@@ -263,6 +264,9 @@ class TrainingRun:
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
         if interrupted:
             meta["interrupted"] = True
+            if self.show:
+                print(f"Interrupted: stopped after {meta['steps_done']} of {self.total} "
+                      "steps; the returned History keeps what was recorded.")
         if exc_type is None or interrupted:
             for cb in self.callbacks:
                 cb.on_train_end(self.state)

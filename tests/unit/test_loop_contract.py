@@ -197,9 +197,10 @@ def test_a_callback_stops_the_run_through_the_state_flag(run):
 
 
 @pytest.mark.parametrize("run", LOOPS, ids=ids)
-def test_ctrl_c_returns_the_history_marked_interrupted(run):
+def test_ctrl_c_returns_the_history_marked_interrupted(run, capsys):
     recorder = Recorder()
     history = run([recorder, At(2, _press_ctrl_c)])
+    assert f"Interrupted: stopped after 2 of {STEPS} steps" in capsys.readouterr().out
     assert recorder.calls == [("begin", 0), ("step", 1), ("step", 2), ("end", 2)]
     assert history.meta["interrupted"] is True and history.meta["steps_done"] == 2
     assert set(META_KEYS) <= set(history.meta)
