@@ -115,6 +115,19 @@ def _render_preview(name: str, key: str) -> tuple[str, float]:
     return f"preview {name}", time.perf_counter() - start
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, end this worker when the build process dies (killed by
+    a timeout, say) instead of leaving it orphaned; its kernel then exits too (ipykernel
+    stops when its parent goes)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _is_current(key_file: Path, key: str) -> bool:
     return key_file.is_file() and key_file.read_text() == key
 
@@ -144,7 +157,7 @@ def run_pending(jobs: int = 2, log=print) -> list[tuple[str, float]]:
               "06_monitoring": 6, "03_diffusion_losses": 5, "01_gan_losses": 5}
     tasks.sort(key=lambda task: -weight.get(task[1], 0))
     done = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent) as pool:
         futures = [pool.submit(fn, name, key) for fn, name, key in tasks]
         for future in futures:
             what, seconds = future.result()
