@@ -335,16 +335,18 @@ genlab.grading.check_here("01_gan_losses", "test_hinge")
 # %% [markdown]
 # ## 7. One training loop for every loss
 #
-# `genlab.train.gan.train_gan` runs all six: per step, `n_critic` updates of $D$ (plus
+# `genlab.train.gan.train_gan(config, sample_real, G, D)` runs all six, its settings in
+# one `GANConfig`: per step, `n_critic` calls of `critic_step` (one update of $D$, plus
 # the gradient penalty for WGAN-GP, clipping for WGAN, label smoothing for the minimax
-# losses), then one update of $G$ with $D$ frozen. It keeps **separate** optimizers and
-# learning rates for $G$ and $D$, records both losses separately, and stops with a
-# `DivergenceError` (keeping the history) if a loss becomes NaN. `train_gan_2d` builds
-# the small MLPs and the data. Here is one run of the non-saturating GAN on the ring:
+# losses), then one `generator_step` (an update of $G$ with $D$ frozen). It keeps
+# **separate** optimizers and learning rates (`lr_g`, `lr_d`) for $G$ and $D$, records
+# both losses separately, and stops with a `DivergenceError` (keeping the history) if a
+# loss becomes NaN. `train_gan_2d` builds the small MLPs and the data and takes the
+# config's fields as keywords. Here is one run of the non-saturating GAN on the ring:
 
 # %%
 steps = genlab.budget(1000, 20)
-run = train_gan_2d("ring", "nonsaturating", steps=steps, hidden=64, g_lr=2e-3, d_lr=2e-3,
+run = train_gan_2d("ring", "nonsaturating", steps=steps, hidden=64, lr_g=2e-3, lr_d=2e-3,
                    lr_decay=True, snapshot_every=max(1, steps // 3), device=device)
 fig, axes = plt.subplots(1, 4, figsize=(11, 2.6))
 for ax, (step, samples) in zip(axes, run.history.snapshots):
@@ -380,7 +382,7 @@ from genlab.train.gan_gallery import train_gan_2d_many
 
 gallery_steps = genlab.budget(500, 10)
 pairs = [(dataset, loss) for dataset in ["ring", "grid"] for loss in gan.GAN_LOSSES]
-runs = train_gan_2d_many(pairs, steps=gallery_steps, hidden=64, g_lr=2e-3, d_lr=2e-3,
+runs = train_gan_2d_many(pairs, steps=gallery_steps, hidden=64, lr_g=2e-3, lr_d=2e-3,
                          lr_decay=True, device=device)
 scores = {key: evaluate_modes(run.generator, key[0]) for key, run in runs.items()}
 
@@ -493,7 +495,7 @@ from genlab.pretrained.gan2d_islands import load_gan2d_grid_islands
 island_steps = genlab.budget(1000, 20)
 live = train_gan_2d("grid", "nonsaturating", latent="mixture", latent_dim=8,
                     n_components=128, component_std=0.05, steps=island_steps,
-                    g_lr=5e-3, d_lr=5e-3, betas=(0.0, 0.9), lr_decay=True, device=device)
+                    lr_g=5e-3, lr_d=5e-3, betas=(0.0, 0.9), lr_decay=True, device=device)
 islands = load_gan2d_grid_islands(device)  # the same call with steps=4000
 print(islands.latent_prior)
 for name, result in [(f"live, {island_steps} steps", live), ("shipped, 4000 steps", islands)]:
@@ -561,7 +563,7 @@ for ax, temperature in zip(axes, [1.0, 0.75, 0.5, 0.25]):
 #
 # Things that did not help on top of the decay to 0: averaging the generator's weights
 # (`ema_decay`), wider or deeper networks, TTUR, two $D$ steps per $G$ step, larger
-# batches. The **R1 penalty** (`train_gan(..., r1_weight=0.1, r1_every=4)`, Mescheder et
+# batches. The **R1 penalty** (`GANConfig(r1_weight=0.1, r1_every=4)`, Mescheder et
 # al. 2018: $\frac{\gamma}{2}\,\mathbb{E}\,\|\nabla_x D(x)\|^2$ on real data, which damps the
 # circling around the equilibrium you met as the Dirac GAN in chapter 04) raised a
 # Gaussian-noise grid run from 49% to 75% in our trials but adds nothing to the islands.

@@ -233,7 +233,7 @@ genlab.grading.check_here("05_stabilization", "test_top_singular_value")
 from genlab.train.gan import evaluate_modes, train_gan_2d
 
 gan_steps = genlab.budget(800, 20)
-ttur = dict(g_lr=2 * stabilize.TTUR_DEFAULTS["lr_g"], d_lr=2 * stabilize.TTUR_DEFAULTS["lr_d"],
+ttur = dict(lr_g=2 * stabilize.TTUR_DEFAULTS["lr_g"], lr_d=2 * stabilize.TTUR_DEFAULTS["lr_d"],
             betas=stabilize.TTUR_DEFAULTS["betas"])
 gan_kw = dict(steps=gan_steps, hidden=64, batch_size=128, device=device, seed=0)
 run_ttur = train_gan_2d("ring", "nonsaturating", **gan_kw, **ttur)
@@ -352,11 +352,11 @@ genlab.grading.check_here("05_stabilization", "test_d_loss_one_sided")
 # faces a nearly optimal D. In practice (SAGAN, BigGAN) this means separate learning rates,
 # D's four times G's, with Adam's $\beta_1 = 0$ (momentum would make D chase where G *was*).
 # `stabilize.TTUR_DEFAULTS` holds these numbers; `stabilize.ttur_optimizers(G, D)` builds
-# the two Adams, and the GAN loop takes `g_lr`/`d_lr` directly.
+# the two Adams, and the GAN loop takes `lr_g`/`lr_d` directly.
 
 # %%
 print(stabilize.TTUR_DEFAULTS)
-run_equal = train_gan_2d("ring", "nonsaturating", **gan_kw, g_lr=2e-4, d_lr=2e-4,
+run_equal = train_gan_2d("ring", "nonsaturating", **gan_kw, lr_g=2e-4, lr_d=2e-4,
                          betas=stabilize.TTUR_DEFAULTS["betas"])
 
 # %%
@@ -486,7 +486,7 @@ genlab.grading.check_here("05_stabilization", "test_loss_scale_step")
 #
 # `stabilize.mixed_precision(amp, device)` turns one `amp=` option into the right recipe:
 # float16 with a gradient scaler on a CUDA GPU, bfloat16 (no scaler needed) on a CPU. The
-# GAN loop takes the same option: `train_gan(..., amp=True)`. Let us time a training step of
+# GAN loop takes the same option: `GANConfig(amp=True)`. Let us time a training step of
 # a small convolutional classifier on a batch of digit-sized images in float32 and under
 # autocast, and count the bytes of activations autograd keeps for the backward pass.
 
