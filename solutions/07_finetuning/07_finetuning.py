@@ -295,13 +295,17 @@ genlab.grading.check_here("07_finetuning", "test_freeze_all_but")
 # (each group's rate is the one above it divided by 2.6, so lower layers move less;
 # genlab's `freeze.discriminative_param_groups` builds those AdamW parameter groups) and
 # **slanted triangular** schedules (a short linear rise, then a long linear decay; our
-# warm-up and linear decay are that shape). Our runs are shorter than an epoch of a real
-# corpus, so we unfreeze one group every *k* updates instead. genlab's
-# `freeze.layer_groups` builds the groups for any Hugging Face transformer.
+# warm-up and linear decay are that shape). Our 60 updates of 16 blocks pass over the 61
+# training blocks about 16 times, so one group per epoch would unfreeze everything
+# within 20 updates; we spread the groups evenly over the run instead, one more every
+# *k* updates. genlab's `freeze.layer_groups` builds the groups for any Hugging Face
+# transformer.
 
 # %%
 groups = freeze.layer_groups(pretrained)
 print([len(g) for g in groups], "tensors per group, top first")
+ulmfit_lrs = [g["lr"] for g in freeze.discriminative_param_groups(pretrained, groups, 2e-3)]
+print("ULMFiT's discriminative rates, top first:", ", ".join(f"{lr:.1e}" for lr in ulmfit_lrs))
 frozen = copy.deepcopy(pretrained)
 print(f"trainable: {freeze.freeze_all_but(frozen, groups[0]):,} of {n_params:,}")
 record("freeze (top block)", frozen, train(frozen))
