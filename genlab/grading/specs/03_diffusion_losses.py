@@ -14,7 +14,13 @@ _D = "genlab.losses.diffusion"
 FORBID = tuple(f"{_D}:{name}" for name in (
     "q_sample", "v_target", "prediction_target", "convert_prediction", "eps_to_x0", "x0_to_eps",
     "v_to_x0", "v_to_eps", "min_snr_weights", "snr", "log_snr", "simple_loss", "hybrid_loss",
-    "hybrid_loss_terms"))
+    "hybrid_loss_terms")) + (
+    # Diffusers implements the forward process, the v target and the SNR of a scheduler
+    "diffusers.schedulers.scheduling_ddpm:DDPMScheduler.add_noise",
+    "diffusers.schedulers.scheduling_ddpm:DDPMScheduler.get_velocity",
+    "diffusers.schedulers.scheduling_ddim:DDIMScheduler.add_noise",
+    "diffusers.schedulers.scheduling_ddim:DDIMScheduler.get_velocity",
+    "diffusers.training_utils:compute_snr")
 T = 1000
 
 

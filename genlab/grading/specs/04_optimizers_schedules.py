@@ -14,7 +14,11 @@ FORBID = ("genlab.optim:adam_update", "genlab.optim:warmup_cosine_multiplier",
           "genlab.optim:linear_warmup_multiplier", "genlab.optim:warmup_cosine",
           "torch.optim.adam:adam", "torch.optim.adam:_single_tensor_adam",
           "torch.optim.adam:_multi_tensor_adam", "torch.optim.adam:Adam.step",
-          "torch.optim.adamw:AdamW.step", "torch.optim._functional:adam")
+          "torch.optim.adamw:AdamW.step", "torch.optim._functional:adam",
+          # the warmup-cosine schedule of Transformers and of Diffusers
+          "transformers.optimization:get_cosine_schedule_with_warmup",
+          "transformers.optimization:_get_cosine_schedule_with_warmup_lr_lambda",
+          "diffusers.optimization:get_cosine_schedule_with_warmup")
 
 
 def adam_cases(rng):

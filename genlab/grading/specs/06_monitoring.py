@@ -11,7 +11,11 @@ SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.funct
          "from genlab.metrics import inception_score as is_lib\nfrom genlab.train import hooks\n"
          "device = torch.device('cpu')\n")
 FORBID = ("genlab.metrics.fid:frechet_distance", "genlab.metrics.fid:fid_from_features",
-          "genlab.metrics.inception_score:inception_score", "genlab.train.hooks:best_step")
+          "genlab.metrics.inception_score:inception_score", "genlab.train.hooks:best_step",
+          # TorchMetrics' FID and Inception Score
+          "torchmetrics.image.fid:_compute_fid",
+          "torchmetrics.image.fid:FrechetInceptionDistance.compute",
+          "torchmetrics.image.inception:InceptionScore.compute")
 
 
 def _spd(rng, d, ridge):

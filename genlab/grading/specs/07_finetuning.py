@@ -9,6 +9,16 @@ from torch import nn
 from genlab.grading.spec import Exercise
 
 
+# PEFT's and Diffusers' LoRA layers compute the same forward pass and merge
+LORA_LIBRARIES = (
+    "peft.tuners.lora.layer:Linear.forward", "peft.tuners.lora.layer:Linear.get_delta_weight",
+    "peft.tuners.lora.layer:Linear.merge",
+    "diffusers.models.lora:LoRACompatibleLinear.forward",
+    "diffusers.models.lora:LoRACompatibleLinear._fuse_lora",
+    "diffusers.models.lora:LoRALinearLayer.forward",
+)
+
+
 def _size(rng, lo, hi):
     return int(torch.randint(lo, hi, (1,), generator=rng))
 
@@ -143,7 +153,7 @@ EXERCISES = [
         test="test_lora_forward", names=("lora_forward",),
         reference={"lora_forward": "genlab.finetune.lora:lora_forward"},
         forbid=("genlab.finetune.lora:LoRALinear.forward",
-                "genlab.finetune.lora:merge_lora_weight"),
+                "genlab.finetune.lora:merge_lora_weight") + LORA_LIBRARIES,
         cases=lora_cases, run=lora_run, **_TIGHT,
         hint="x W^T + b + scaling * (x A^T) B^T; the bias may be None; any leading dimensions",
     ),
@@ -151,7 +161,7 @@ EXERCISES = [
         test="test_merge_lora", names=("merge_lora_weight",),
         reference={"merge_lora_weight": "genlab.finetune.lora:merge_lora_weight"},
         forbid=("genlab.finetune.lora:LoRALinear.merged_weight",
-                "genlab.finetune.lora:LoRALinear.delta_weight"),
+                "genlab.finetune.lora:LoRALinear.delta_weight") + LORA_LIBRARIES,
         cases=merge_cases, run=merge_run, **_TIGHT,
         hint="W + scaling * B @ A, shape (out, in)",
     ),
