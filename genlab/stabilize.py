@@ -25,11 +25,15 @@ import math
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from genlab._checks import (check_betas, check_bool, check_int, check_module, check_positive,
                             check_tensor)
 from genlab.device import MixedPrecision, choose_mixed_precision
+from genlab.optim import make_optimizer
 
 # ---------------------------------------------------------------------------------------
 # Gradient clipping
@@ -158,9 +162,6 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     check_int("n_power_iterations", n_power_iterations, minimum=1)
-    from torch.nn.utils import parametrize
-    from torch.nn.utils.parametrizations import spectral_norm
-
     layers = _sn_layers(module)
     if not layers:
         raise ValueError("module has no Linear or Conv layer to normalize")
@@ -173,8 +174,6 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
 def has_spectral_norm(module: nn.Module) -> bool:
     """True if every Linear/Conv layer of ``module`` carries a spectral-norm parametrization."""
     check_module("module", module)
-    from torch.nn.utils import parametrize
-
     layers = _sn_layers(module)
     return bool(layers) and all(parametrize.is_parametrized(m, "weight") for m in layers)
 
@@ -281,8 +280,6 @@ def d_loss_smoothed(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     ``smoothing=0`` it is the minimax D loss of Goodfellow et al. (2014).
     real_logits: ``(n,)`` or ``(n, 1)``; fake_logits: ``(m,)`` or ``(m, 1)``.
     """
-    import torch.nn.functional as F
-
     check_tensor("real_logits", real_logits, min_ndim=1)
     check_tensor("fake_logits", fake_logits, min_ndim=1)
     real_t = smoothed_targets(real_logits, True, smoothing, two_sided)
@@ -308,8 +305,6 @@ def ttur_optimizers(generator: nn.Module, discriminator: nn.Module,
     Defaults: G 1e-4, D 4e-4, betas (0, 0.9). Equal rates are the special case
     ``lr_g == lr_d``.
     """
-    from genlab.optim import make_optimizer
-
     check_module("generator", generator)
     check_module("discriminator", discriminator)
     check_positive("lr_g", lr_g)

@@ -43,6 +43,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genlab._checks import check_int, check_positive, check_tensor
+from genlab.data import load_digits
+from genlab.metrics.fid import digits_features, fid_from_features
+from genlab.pretrained.digits_features import load_digits_features
+from genlab.train.gan_digits import train_gan_digits
 from genlab.train.history import History
 from genlab.train.loop import Callback, LoopState
 
@@ -109,8 +113,6 @@ def few_shot_nines(n_train: int = 20, seed: int = 0) -> tuple[torch.Tensor, torc
     All 180 nines of the data set (the 0-8 GAN never saw one) are shuffled with ``seed``;
     the first ``n_train`` are the few-shot training set, the rest are held out for FID.
     """
-    from genlab.data import load_digits
-
     check_int("n_train", n_train, minimum=1)
     images, labels = load_digits("all")
     nines = images[labels == NINE]
@@ -147,8 +149,6 @@ def real_fid_floor(images: torch.Tensor, n_sample: int, n_reference: int, draws:
     this spread is as close to the real distribution as the metric can tell at these
     sizes. (Chapter 06: compare FIDs only at equal sample counts.)
     """
-    from genlab.metrics.fid import digits_features, fid_from_features
-
     _check_images("images", images, minimum=4)
     check_int("n_sample", n_sample, minimum=2)
     check_int("n_reference", n_reference, minimum=2)
@@ -227,9 +227,6 @@ class TransferEvaluator:
 
     def __init__(self, train: torch.Tensor, held_out: torch.Tensor, n_samples: int = 300,
                  seed: int = 0, test: torch.Tensor | None = None):
-        from genlab.data import load_digits
-        from genlab.metrics.fid import digits_features
-
         _check_images("train", train, minimum=1)
         _check_images("held_out", held_out, minimum=2)
         check_int("n_samples", n_samples, minimum=2)
@@ -260,9 +257,6 @@ class TransferEvaluator:
             generator.train(was_training)
 
     def __call__(self, generator: torch.nn.Module) -> dict[str, float]:
-        from genlab.metrics.fid import digits_features, fid_from_features
-        from genlab.pretrained.digits_features import load_digits_features
-
         features = digits_features(self.samples(generator))
         classes = load_digits_features().head(features).argmax(1)
         return {
@@ -281,8 +275,6 @@ def class_histogram(generator: torch.nn.Module, n: int = 300, seed: int = 0) -> 
 
     The noise is drawn from a generator seeded with ``seed`` (the global state is untouched).
     """
-    from genlab.pretrained.digits_features import load_digits_features
-
     check_int("n", n, minimum=1)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=rng)
@@ -342,8 +334,6 @@ def transfer_gan(generator: torch.nn.Module, discriminator: torch.nn.Module,
     ``train_seconds`` and ``eval_seconds`` (CPU process time). A non-finite loss raises
     :class:`~genlab.train.history.DivergenceError` holding the history.
     """
-    from genlab.train.gan_digits import train_gan_digits
-
     config = config or TransferConfig()
     if not isinstance(config, TransferConfig):
         raise TypeError(f"config must be a TransferConfig, got {type(config).__name__}")

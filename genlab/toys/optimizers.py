@@ -14,13 +14,15 @@ Each runs in well under a second to a few seconds on a CPU.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from genlab._checks import check_betas as _check_betas
-from genlab._checks import check_callable, check_finite_number, check_int, check_positive
+from genlab._checks import (check_betas as _check_betas, check_callable, check_finite_number,
+                            check_int, check_positive)
+from genlab.data import load_digits
 from genlab.train.history import History
 from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
 
@@ -35,8 +37,6 @@ def dirac_gan_grads(theta: float, psi: float) -> tuple[float, float]:
     """
     check_finite_number("theta", theta)
     check_finite_number("psi", psi)
-    import math
-
     sig = 1.0 / (1.0 + math.exp(-psi * theta))
     return -psi * (1.0 - sig), theta * sig
 
@@ -140,8 +140,6 @@ def train_denoiser(make_scheduler: Callable | None = None, lr: float = 1e-2, ste
     ``fn(step, history)``), Ctrl-C returns the history so far with
     ``meta["interrupted"] = True``.
     """
-    from genlab.data import load_digits
-
     check_positive("lr", lr)
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)

@@ -10,11 +10,15 @@ its variance. ``train_digits_diffusion`` is the chapter's recipe for the 8x8 dig
 from __future__ import annotations
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from genlab import get_device, seed_everything
 from genlab._checks import (check_choice, check_images, check_int, check_module, check_positive,
                             check_tensor, check_unit_interval)
+from genlab.data import load_digits
 from genlab.losses import diffusion as D
 from genlab.losses.diffusion import make_alphas_cumprod  # its old home; chapters import it here
+from genlab.models.unet import SmallUNet
 from genlab.optim import make_optimizer
 from genlab.train.history import History
 from genlab.train.loop import LoopState, TrainingRun, as_callbacks, guard
@@ -119,8 +123,6 @@ def train_diffusion(model, images: torch.Tensor, labels: torch.Tensor | None = N
                                              fast=True)
     ema = None
     if ema_decay is not None:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
     history = History(meta=dict(prediction=prediction, loss_type=loss_type, snr_gamma=snr_gamma,
                                 lambda_vlb=lambda_vlb, steps=steps, batch_size=batch_size,
@@ -177,10 +179,6 @@ def train_digits_diffusion(prediction: str = "epsilon", *, steps: int = 600,
     classifier-free guidance); ``loss_type="hybrid"`` builds a learned-variance model.
     Extra keywords go to :func:`train_diffusion`.
     """
-    from genlab import get_device, seed_everything
-    from genlab.data import load_digits
-    from genlab.models.unet import SmallUNet
-
     device = device if device is not None else get_device()
     seed_everything(seed)
     images, labels = load_digits("train")

@@ -36,12 +36,15 @@ import torch
 from torch import nn
 
 from genlab._checks import check_betas, check_choice, check_int, check_module, check_positive
+from genlab.data.toy2d import TOY_DATASETS, toy_dataset
+from genlab.device import get_device, seed_everything
 from genlab.history import GANRun, History
 from genlab.losses.gan import (GAN_LOSSES, clip_weights_, get_gan_loss, gradient_penalty,
                                r1_penalty)
+from genlab.metrics.modes import mode_coverage
 from genlab.models.latent import GaussianPrior, make_prior
-from genlab.optim import PRESETS as OPTIMIZER_PRESETS
-from genlab.optim import make_optimizer
+from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
+from genlab.optim import PRESETS as OPTIMIZER_PRESETS, make_optimizer
 from genlab.stabilize import apply_spectral_norm, mixed_precision, scaled_step
 from genlab.train.loop import Callback, LoopState, TrainingRun, as_callbacks, guard
 
@@ -584,10 +587,6 @@ def train_gan_2d(
     and the ``latent_prior`` (score with ``evaluate_modes(run.generator, dataset,
     latent_prior=run.latent_prior)``).
     """
-    from genlab.data.toy2d import TOY_DATASETS, toy_dataset
-    from genlab.device import get_device, seed_everything
-    from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
-
     check_choice("latent", latent, ("gaussian", "mixture"))
     for old_name, name in RENAMED.items():
         if old_name in settings:
@@ -639,9 +638,6 @@ def evaluate_modes(generator: nn.Module, dataset: str = "ring", n: int = 2500,
     the noise is shrunk, trading diversity for precision). ``seed`` fixes the noise.
     Returns ``(coverage, samples)``; samples is ``(n, 2)`` float32 on the CPU.
     """
-    from genlab.data.toy2d import toy_dataset
-    from genlab.metrics.modes import mode_coverage
-
     check_int("n", n, minimum=1)
     centers, std = toy_dataset(dataset)
     rng = torch.Generator().manual_seed(seed)

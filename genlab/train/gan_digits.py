@@ -14,6 +14,7 @@ import time
 import torch
 
 from genlab._checks import check_images, check_int, check_module
+from genlab.data import load_digits
 from genlab.optim import make_optimizer
 from genlab.train.gan import GANConfig, critic_step, generator_step
 from genlab.train.history import History
@@ -63,8 +64,6 @@ def train_gan_digits(
     if not hasattr(generator, "latent_dim"):
         raise TypeError("generator must have a latent_dim attribute (e.g. DigitsGenerator)")
     if images is None:
-        from genlab.data import load_digits
-
         images, _ = load_digits("train")
     check_images("images", images)
     device = torch.device(device) if device is not None else next(generator.parameters()).device

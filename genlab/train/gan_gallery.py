@@ -23,8 +23,11 @@ import torch
 from torch.nn import functional as F
 
 from genlab._checks import check_betas, check_int, check_positive
+from genlab.data.toy2d import TOY_DATASETS, toy_dataset
+from genlab.device import get_device, seed_everything
 from genlab.losses.gan import GAN_LOSSES, get_gan_loss, gradient_penalty
 from genlab.models.latent import GaussianPrior
+from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
 from genlab.optim import make_optimizer
 from genlab.train.gan import RENAMED, GANRun
 from genlab.train.history import History
@@ -110,10 +113,6 @@ def train_gan_2d_many(
     all runs and returns them as trained so far (``meta["interrupted"] = True``); every
     History gets the contract's meta keys.
     """
-    from genlab.data.toy2d import TOY_DATASETS, toy_dataset
-    from genlab.device import get_device, seed_everything
-    from genlab.models.mlp2d import MLPDiscriminator, MLPGenerator
-
     for old_name, name in RENAMED.items():  # the old spellings, as chapter 01 writes them
         if old_name in renamed:
             value = renamed.pop(old_name)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 import torch
 
 from genlab._checks import check_history, check_int
+from genlab.metrics.fid import fid
+from genlab.metrics.inception_score import digits_inception_score
 from genlab.train.history import History
 from genlab.train.loop import Callback, LoopState
 
@@ -81,9 +83,6 @@ class EvalHook(Callback):
 
     def evaluate(self, images: torch.Tensor) -> dict[str, float]:
         """``{"fid": ..., "inception_score": ...}`` of ``(n, 1, 8, 8)`` images."""
-        from genlab.metrics.fid import fid
-        from genlab.metrics.inception_score import digits_inception_score
-
         return {
             f"{self.prefix}fid": fid(self.real, images),
             f"{self.prefix}inception_score": digits_inception_score(images).mean,
