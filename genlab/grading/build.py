@@ -36,10 +36,9 @@ def targets_of(chapter: str, tests=None) -> list[str]:
     """``"module:qualname"`` of every function stripped for the exercises ``tests`` (all of
     ``chapter``'s when None): their forbidden sets, every callable reference of the chapter
     (reference code in its spec module) and the quiz's self-check
-    (:data:`genlab.grading.judge.ALWAYS_FORBIDDEN`). A chapter's exercises are graded in
+    (:data:`genlab.grading.spec.ALWAYS_FORBIDDEN`). A chapter's exercises are graded in
     groups (``Exercise.group``): one group may use what another must write."""
-    from genlab.grading.judge import ALWAYS_FORBIDDEN
-    from genlab.grading.spec import load_spec
+    from genlab.grading.spec import ALWAYS_FORBIDDEN, load_spec
 
     spec = load_spec(chapter)
     found = list(ALWAYS_FORBIDDEN)

@@ -17,12 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from genlab.grading import plain
-from genlab.grading.spec import (Spec, compare, load_spec, quiz_key_of, reference_answers)
-
-
-# The quiz self-check answers right/wrong: in the grader it would enumerate the answers.
-ALWAYS_FORBIDDEN = ("genlab.quiz:is_correct", "genlab.quiz:check", "genlab.quiz:check_all",
-                    "genlab.quiz:answer_hash", "genlab.quiz:load_bank")
+from genlab.grading.spec import (ALWAYS_FORBIDDEN, Spec, compare, load_spec, quiz_key_of,
+                                  reference_answers)
 
 
 @dataclass

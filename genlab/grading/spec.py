@@ -16,6 +16,11 @@ from typing import Callable
 
 from genlab.grading import plain
 
+# Never callable from an answer, whatever the exercise. The quiz self-check answers
+# right/wrong: in the grader it would enumerate the answers.
+ALWAYS_FORBIDDEN = ("genlab.quiz:is_correct", "genlab.quiz:check", "genlab.quiz:check_all",
+                    "genlab.quiz:answer_hash", "genlab.quiz:load_bank")
+
 DEFAULT_SETUP = (
     "import math\n"
     "import torch\n"
