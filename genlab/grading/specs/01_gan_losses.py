@@ -86,9 +86,12 @@ def gp_cases(rng):
         # penalty is E[eps^2] = 1/3 only with one eps per sample and the norm over all dims
         {"kind": "quadratic", "n": 20000, "weight": 1.0},
         {"kind": "quadratic", "n": 20000, "weight": 1.0},
-        # fakes come from a generator: the penalty must not send gradients into it
+        # fakes come from a generator: the penalty must not send gradients into it. The
+        # critic is nonlinear: a linear critic's input gradient is constant, so a penalty
+        # that forgets to detach would send nothing into the generator there either
         {"kind": "detached", "w": w, "b": randn(rng, 1), "real": randn(rng, 4, 3),
-         "src": randn(rng, 4, 3, grad=True), "weight": 10.0},
+         "src": randn(rng, 4, 3, grad=True), "weight": 10.0,
+         "hidden": randn(rng, 5, 3), "hidden_b": randn(rng, 5)},
     ]
 
 
@@ -104,6 +107,13 @@ def gp_run(f, case):
         critic.weight.copy_(case["w"])
         critic.bias.copy_(case["b"])
     if case["kind"] == "detached":
+        first, last = torch.nn.Linear(3, 5).double(), torch.nn.Linear(5, 1).double()
+        with torch.no_grad():
+            first.weight.copy_(case["hidden"])
+            first.bias.copy_(case["hidden_b"])
+            last.weight.copy_(torch.linspace(-1.0, 1.0, 5, dtype=torch.float64).view(1, 5))
+            last.bias.zero_()
+        critic = torch.nn.Sequential(first, torch.nn.Tanh(), last)
         value = f.gradient_penalty(critic, case["real"], 2 * case["src"], weight=case["weight"])
         flows = isinstance(value, torch.Tensor) and value.requires_grad and \
             torch.autograd.grad(value, case["src"], allow_unused=True)[0] is not None

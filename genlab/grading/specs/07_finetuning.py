@@ -65,6 +65,10 @@ def merge_cases(rng):
         d_in, d_out, r = _size(rng, 2, 10), _size(rng, 2, 10), _size(rng, 1, 6)
         cases.append({"weight": _randn(rng, d_out, d_in), "lora_A": _randn(rng, r, d_in),
                       "lora_B": _randn(rng, d_out, r), "scaling": float(_size(rng, 1, 17)) / r})
+    # a square weight, always: transposes that are wrong only there (A^T B^T) still fail
+    d, r = _size(rng, 2, 10), _size(rng, 1, 6)
+    cases.append({"weight": _randn(rng, d, d), "lora_A": _randn(rng, r, d),
+                  "lora_B": _randn(rng, d, r), "scaling": float(_size(rng, 1, 17)) / r})
     return cases
 
 
@@ -85,6 +89,10 @@ def freeze_cases(rng):
         {"sizes": [h, 3, 3, 3, 1], "prefixes": ["3.weight"]},
         {"sizes": [h, 2, 2], "prefixes": "0."},                # one string, not a list
         {"sizes": [h, 2], "prefixes": ["5."]},                 # matches nothing: ValueError
+        # state carried between calls: a network frozen before, or frozen for other
+        # prefixes by an earlier call, must have the kept parts trainable again
+        {"sizes": [h, 3, 2], "prefixes": ["1."], "before": "all_frozen"},
+        {"sizes": [h, 3, 3, 2], "prefixes": ["0.", "2.bias"], "before": ["1."]},
     ]
 
 
@@ -96,6 +104,11 @@ def _net(sizes):
 def freeze_run(f, case):
     torch.manual_seed(0)
     model = _net(case["sizes"])
+    before = case.get("before")
+    if before == "all_frozen":
+        model.requires_grad_(False)
+    elif before is not None:
+        f.freeze_all_but(model, before)
     try:
         count = f.freeze_all_but(model, case["prefixes"])
     except ValueError:  # asked for when a prefix matches nothing

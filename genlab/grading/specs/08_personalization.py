@@ -117,10 +117,13 @@ def mask_cases(rng):
 def mask_run(f, case):
     weight = torch.nn.Parameter(case["weight"].clone())
     weight.grad = case["grad"].clone()
-    storage = weight.grad.data_ptr()
+    # in place or not is decided by the judge from data, not by a probe in this process
+    # (an answer can patch Tensor.data_ptr): a view of the original gradient's storage
+    # holds the masked rows only when the answer wrote into that storage
+    original = weight.grad.view(-1)
     f.mask_embedding_grad_(weight, list(case["token_ids"]))
     return {"grad": weight.grad.detach().clone(), "weight": weight.detach().clone(),
-            "in_place": weight.grad.data_ptr() == storage}
+            "original_storage": original.detach().clone().view_as(weight)}
 
 
 EXERCISES += [
