@@ -1,8 +1,10 @@
 """Grading: ``genlab grade`` (one notebook) and ``genlab autograde`` (a class, in parallel).
 
 Answer code never shares a process with the judge (docs/grading.md): the clean room
-(:mod:`genlab.grading.child`, started by :mod:`genlab.grading.sandbox`) runs the answers
-and hands back plain data (:mod:`genlab.grading.plain`); the judge
+(:mod:`genlab.grading.child`, started by :mod:`genlab.grading.sandbox` inside bubblewrap's
+namespaces over a read-only view with genlab as built by :mod:`genlab.grading.build`, the
+graded references stripped out) runs the answers and hands back plain data
+(:mod:`genlab.grading.plain`), checked by :mod:`genlab.grading.messages`; the judge
 (:mod:`genlab.grading.judge`) compares it with genlab's reference as each chapter's spec
 (:mod:`genlab.grading.specs`) declares; :mod:`genlab.grading.nbgrader_plugin` puts the
 result into nbgrader's autograde step; :mod:`genlab.grading.course` drives nbgrader
