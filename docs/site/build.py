@@ -42,6 +42,9 @@ EXECUTED = CACHE / "executed"
 PREVIEWS = CACHE / "previews"
 STAGE = CACHE / "src"
 DOCTREES = CACHE / "doctrees"
+# Sphinx writes here, then the site is copied to --out: MyST-NB puts its scratch folder
+# (jupyter_execute/) beside Sphinx's output folder, which must not be the repository root.
+HTML = CACHE / "html"
 DEFAULT_OUT = ROOT / "_site"
 # Bump when the way notebooks are executed changes, so cached runs are redone.
 EXECUTION_VERSION = "2"
@@ -219,13 +222,25 @@ def sphinx(out: Path, log=print) -> None:
         raise SystemExit(f"sphinx-build failed (exit {result.returncode})")
 
 
+def publish(html: Path, out: Path) -> None:
+    """Copy the built site ``html`` to ``out``, replacing an earlier site there (never a
+    folder that holds something else)."""
+    if out.exists():
+        if not (out / ".buildinfo").is_file() and any(out.iterdir()):
+            raise pages.BuildError(f"--out {out} exists and is not a site built here; "
+                                   "name an empty or new folder")
+        shutil.rmtree(out)
+    shutil.copytree(html, out)
+
+
 def build(out: Path = DEFAULT_OUT, jobs: int = 2, log=print) -> dict:
     """Build the site into ``out``; returns timings ``{"execute_s", "sphinx_s", "ran"}``."""
     start = time.perf_counter()
     ran = run_pending(jobs, log)
     executed_s = time.perf_counter() - start
     stage()
-    sphinx(out, log)
+    sphinx(HTML, log)
+    publish(HTML, out)
     total = time.perf_counter() - start
     log(f"site in {out}: {len(ran)} job(s) executed in {executed_s:.1f} s, "
         f"{total:.1f} s in all")
