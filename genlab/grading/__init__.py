@@ -12,9 +12,20 @@ result into nbgrader's autograde step; :mod:`genlab.grading.course` drives nbgra
 grades a class in parallel.
 """
 
-from genlab.grading.course import (STUDENT, CellScore, GradeReport, autograde, chapter_of,
-                                   find_course_root, grade, grade_many, make_api,
-                                   notebook_problem, submit, temp_course)
+from genlab.grading.course import (
+                                   STUDENT,
+                                   CellScore,
+                                   GradeReport,
+                                   autograde,
+                                   chapter_of,
+                                   find_course_root,
+                                   grade,
+                                   grade_many,
+                                   make_api,
+                                   notebook_problem,
+                                   submit,
+                                   temp_course,
+)
 from genlab.grading.inprocess import check_here, quiz_key
 
 __all__ = ["STUDENT", "CellScore", "GradeReport", "autograde", "chapter_of", "check_here",

@@ -17,8 +17,10 @@ stripped file over the library's own and an empty file over its cached bytecode.
 from __future__ import annotations
 
 import ast
+import compileall
 import hashlib
 import importlib.util
+import inspect
 import os
 import shutil
 import sys
@@ -26,7 +28,9 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+import genlab
 from genlab.exercises import MESSAGE
+from genlab.grading.spec import ALWAYS_FORBIDDEN, load_spec, resolve
 
 # never in the clean room's copy: the quiz answers (salted hashes are answers: four tries)
 EXCLUDED = ("__pycache__", "*.pyc", "quiz_bank")
@@ -38,8 +42,6 @@ def targets_of(chapter: str, tests=None) -> list[str]:
     (reference code in its spec module) and the quiz's self-check
     (:data:`genlab.grading.spec.ALWAYS_FORBIDDEN`). A chapter's exercises are graded in
     groups (``Exercise.group``): one group may use what another must write."""
-    from genlab.grading.spec import ALWAYS_FORBIDDEN, load_spec
-
     spec = load_spec(chapter)
     found = list(ALWAYS_FORBIDDEN)
     for exercise in (spec.exercises.values() if spec else ()):
@@ -115,8 +117,6 @@ def _by_module(targets):
 
 
 def _genlab_dir() -> Path:
-    import genlab
-
     return Path(genlab.__file__).resolve().parent
 
 
@@ -145,10 +145,6 @@ def _defines(path: Path, qualname: str) -> bool:
 def _library_files(grouped: dict[str, set[str]]) -> dict[Path, set[str]]:
     """``{library source file: qualnames to strip}``: where each forbidden function of a
     library is *defined* (a name re-exported by another module is followed by importing it)."""
-    import inspect
-
-    from genlab.grading.spec import resolve
-
     files: dict[Path, set[str]] = {}
     for module, qualnames in grouped.items():
         if module.split(".")[0] == "genlab":
@@ -211,8 +207,6 @@ def cleanroom_tree(chapter: str, tests: tuple[str, ...] | None = None
         (work / "empty").write_bytes(b"")
         # bytecode of the stripped copy, written here (read-only in the sandbox): without it
         # every clean room compiles genlab again (~1.5 s)
-        import compileall
-
         compileall.compile_dir(str(work / "genlab"), quiet=2, workers=1)
         for i, path in enumerate(sorted(library)):
             compileall.compile_file(str(work / "lib" / f"{i}" / path.name), quiet=2)

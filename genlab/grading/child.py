@@ -15,9 +15,22 @@ from __future__ import annotations
 
 import io
 import json
+import linecache
 import os
+try:  # Unix only; on Windows there is no OS sandbox and this is never called
+    import resource
+except ImportError:  # pragma: no cover
+    resource = None
 import sys
 import traceback
+import types
+from importlib.util import cache_from_source
+
+import torch
+
+from genlab.exercises import guard
+from genlab.grading import plain
+from genlab.grading.spec import Answers, load_spec, resolve
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _NEVER = {  # events refused once the answers may run
@@ -60,8 +73,6 @@ class Hooks:
         return under(self.allow_read) or not under(self.deny_read)
 
     def lock(self):
-        from importlib.util import cache_from_source
-
         files = set()
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
@@ -119,8 +130,6 @@ class Hooks:
 
 def _confine(limits: dict) -> None:
     """Resource limits, then (as root) the unprivileged user; before any learner code."""
-    import resource
-
     cpu = int(limits.get("cpu_s", 120))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     mem = int(limits.get("memory_bytes", 0))
@@ -179,8 +188,6 @@ def main() -> None:
     hooks = Hooks(os.getcwd(), policy.get("deny", ()), policy.get("allow", ()))
     sys.addaudithook(hooks)
 
-    import types
-
     main_module = types.ModuleType("__main__")
     sys.modules["__main__"] = main_module
     ns = main_module.__dict__
@@ -190,12 +197,6 @@ def main() -> None:
     if error is not None:
         channel.send({"ev": "setup_error", "error": _error_text(error), "stdout": output})
         os._exit(3)
-
-    import torch
-
-    from genlab.exercises import guard
-    from genlab.grading import plain
-    from genlab.grading.spec import Answers, load_spec, resolve
 
     spec = load_spec(job["chapter"])
     exercises = [spec.exercises[test] for test in job["exercises"]]
@@ -212,8 +213,6 @@ def main() -> None:
         guarded += guard(reference)
     hooks.lock()
     channel.send({"ev": "ready", "guarded": guarded})
-
-    import linecache
 
     for gid, source in job["cells"]:
         channel.send({"ev": "cell", "id": gid})

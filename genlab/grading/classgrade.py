@@ -18,10 +18,21 @@ or crashes costs its own exercises, never another student's.
 from __future__ import annotations
 
 import os
+try:  # Unix only; on Windows there is no OS sandbox and this is never called
+    import resource
+except ImportError:  # pragma: no cover
+    resource = None
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from genlab.grading import nbgrader_plugin
+from genlab.grading.course import autograde, find_course_root, make_api
+from genlab.grading.judge import Notebook, bounded, grade_notebook, read_policy
+from genlab.grading.sandbox import no_sandbox_note
+from genlab.grading.spec import load_spec
 
 
 @dataclass
@@ -42,7 +53,6 @@ class ClassReport:
         lines.append(f"{len(self.scores)} submissions in {self.seconds_total:.1f} s "
                      f"({self.seconds_gradebook:.1f} s of it in nbgrader's autograde), "
                      f"{self.cpu_seconds:.1f} CPU s")
-        from genlab.grading.sandbox import no_sandbox_note
 
         if no_sandbox_note():
             lines.append(no_sandbox_note())
@@ -59,8 +69,6 @@ def submitted_students(work_root: Path, assignment: str) -> list[str]:
 def _source_tests(work_root: Path, course_root: Path, assignment: str):
     import nbformat
 
-    from genlab.grading.judge import Notebook
-
     for root in (work_root, course_root):
         path = root / "solutions" / assignment / f"{assignment}.ipynb"
         if path.is_file():
@@ -75,15 +83,11 @@ def _record(report, student, graded) -> None:
 
 
 def _failure(what: str, exc: BaseException) -> str:
-    from genlab.grading.judge import bounded
-
     return bounded(f"{what}: {type(exc).__name__}: {exc}", 200)
 
 
 def _grade_in_gradebook(report, api, assignment, student) -> None:
     """nbgrader's autograde of one submission; if it raises, that submission scores 0."""
-    from genlab.grading.course import autograde
-
     try:
         _record(report, student, autograde(api, assignment, student))
     except Exception as exc:  # noqa: BLE001 - one broken submission never stops the class
@@ -99,9 +103,6 @@ def _grade_in_gradebook(report, api, assignment, student) -> None:
 def _judge_one(chapter: str, path: Path, tests, policy=None):
     """Clean-room results of one submission, or None when it cannot be read."""
     import nbformat
-
-    from genlab.grading import nbgrader_plugin
-    from genlab.grading.judge import Notebook, grade_notebook
 
     try:
         nb = nbformat.read(path, as_version=4)
@@ -120,11 +121,6 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
                     ) -> ClassReport:
     """Grade every submission of ``assignment`` in the course at ``work_root`` (default: the
     course root itself) with ``workers`` parallel judges; scores go into its gradebook."""
-    import warnings
-
-    from genlab.grading.course import autograde, find_course_root, make_api
-    from genlab.grading.spec import load_spec
-
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -144,8 +140,6 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
             for student in students:
                 _grade_in_gradebook(report, api, assignment, student)
         else:
-            from genlab.grading.judge import read_policy
-
             tests = _source_tests(work_root, course_root, assignment)
             policy = read_policy(extra_deny=(work_root, course_root))
             # judges run `workers` at a time; each finished submission goes through nbgrader
@@ -170,8 +164,6 @@ def autograde_class(assignment: str, workers: int = 2, work_root: Path | None = 
 
 
 def _cpu_now() -> float:
-    import resource
-
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

@@ -25,6 +25,9 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from genlab.grading.course import find_course_root
+from genlab.grading.spec import quiz_key_of
+
 LETTERS = "abcd"
 SECRET_FILE = ".genlab-class-secret"
 _QUESTION = re.compile(r"^(?:\*\*Q(\d+)\.\*\*|#+\s*Q(\d+)\b)")
@@ -39,8 +42,6 @@ def class_secret(start: Path | None = None) -> str | None:
         return secret
     folders = [Path(start or Path.cwd())]
     try:
-        from genlab.grading.course import find_course_root
-
         folders.append(find_course_root(start))
     except FileNotFoundError:
         pass
@@ -64,8 +65,6 @@ def permutation(secret: str, chapter: str, question: int, right: str | None) -> 
 
 
 def _keys(nb) -> dict[int, str]:
-    from genlab.grading.spec import quiz_key_of
-
     keys = {}
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):

@@ -16,9 +16,12 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from genlab.grading.sandbox import no_sandbox_note
 
 STUDENT = "learner"
 
@@ -151,7 +154,6 @@ def autograde(api, chapter: str, student: str) -> GradeReport:
         result = api.autograde(chapter, student, force=True)
     finally:
         os.chdir(cwd)
-    from genlab.grading.sandbox import no_sandbox_note
 
     report = GradeReport(chapter=chapter, note=no_sandbox_note())
     if problem:
@@ -216,8 +218,6 @@ def grade(path: str | Path, chapter: str | None = None, course_root: Path | None
 
 def grade_many(paths, chapter: str | None = None, course_root: Path | None = None) -> list[GradeReport]:
     """Grade several notebooks in one private course (one release per chapter), in order."""
-    import warnings
-
     paths = [Path(p).resolve() for p in paths]
     for path in paths:
         if not path.is_file():

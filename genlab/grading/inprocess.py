@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import sys
 
+import torch
+
+from genlab.exercises import forbid
+from genlab.grading import plain
+from genlab.grading.judge import _cases, _expected, _seed
+from genlab.grading.spec import Answers, compare, load_spec, resolve
+
 
 def _namespace() -> dict:
     return vars(sys.modules["__main__"])
@@ -18,13 +25,6 @@ def _namespace() -> dict:
 
 def check_here(chapter: str, test: str, namespace: dict | None = None) -> None:
     """Run the spec of ``test`` in this process against ``namespace`` (default ``__main__``)."""
-    import torch
-
-    from genlab.exercises import forbid
-    from genlab.grading import plain
-    from genlab.grading.judge import _cases, _expected, _seed
-    from genlab.grading.spec import Answers, compare, load_spec
-
     spec = load_spec(chapter)
     if spec is None or test not in spec.exercises:
         raise AssertionError(f"no clean-room check {test!r} in genlab/grading/specs/{chapter}.py")
@@ -54,8 +54,6 @@ def _importable(targets) -> list:
     notebook imported that library (importing Transformers or Diffusers for a check would
     cost seconds; an answer that used them has imported them). The grader's clean room
     strips them all."""
-    from genlab.grading.spec import resolve
-
     found = []
     for target in targets:
         top = target.partition(":")[0].split(".")[0]

@@ -13,12 +13,25 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import site
+import sys
 import time
 from dataclasses import dataclass, field
 
+import torch
+
+import genlab
 from genlab.grading import plain
-from genlab.grading.spec import (ALWAYS_FORBIDDEN, Spec, compare, load_spec, quiz_key_of,
-                                  reference_answers)
+from genlab.grading.course import find_course_root
+from genlab.grading.sandbox import CELL_TIMEOUT, SETUP_TIMEOUT, no_sandbox_note, run_job
+from genlab.grading.spec import (
+    ALWAYS_FORBIDDEN,
+    Spec,
+    compare,
+    load_spec,
+    quiz_key_of,
+    reference_answers,
+)
 
 
 @dataclass
@@ -89,8 +102,6 @@ def _seed() -> int:
 
 
 def _cases(exercise, seed: int):
-    import torch
-
     rng = torch.Generator().manual_seed(seed)
     cases = exercise.cases(rng)
     encoded = [(seed + 1 + i, plain.encode(case)) for i, case in enumerate(cases)]
@@ -98,8 +109,6 @@ def _cases(exercise, seed: int):
 
 
 def _expected(exercise, encoded_cases):
-    import torch
-
     ref = reference_answers(exercise)
     wanted = []
     for seed, case in encoded_cases:
@@ -116,8 +125,6 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
     ``class_key(variable, letter, right) -> canonical letter`` undoes a class release's
     option shuffle (see :mod:`genlab.grading.classrelease`); None for self-study copies.
     """
-    from genlab.grading.sandbox import no_sandbox_note
-
     spec = spec or load_spec(chapter)
     if spec is None:
         raise ValueError(f"chapter {chapter!r} has no clean-room spec")
@@ -171,8 +178,6 @@ def grade_notebook(chapter: str, notebook: Notebook, spec: Spec | None = None,
 
 def submission_budget(spec, notebook, timeout=None) -> float:
     """Wall seconds one submission may use in clean rooms, all restarts together."""
-    from genlab.grading.sandbox import CELL_TIMEOUT, SETUP_TIMEOUT
-
     per_exercise = [timeout or ex.timeout for ex in spec.exercises.values()]
     return SETUP_TIMEOUT + CELL_TIMEOUT * len(notebook.answers) + sum(per_exercise)
 
@@ -180,16 +185,9 @@ def submission_budget(spec, notebook, timeout=None) -> float:
 def read_policy(extra_deny=()) -> dict:
     """Folders the clean room may not read (the course being graded: solutions, gradebook,
     submissions) and the ones it may (Python, site-packages, genlab's own package)."""
-    import site
-    import sys
-
-    import genlab
-
     deny = set()
     candidates = [os.getcwd(), *map(str, extra_deny)]
     try:
-        from genlab.grading.course import find_course_root
-
         candidates.append(str(find_course_root()))
     except FileNotFoundError:
         pass
@@ -204,8 +202,6 @@ def read_policy(extra_deny=()) -> dict:
 
 def _run_group(spec, notebook, prepared, variables, timeout=None, policy=None, deadline=None):
     """Clean-room runs until every exercise has a result; restarts skip what crashed."""
-    from genlab.grading.sandbox import run_job
-
     forbid = sorted({t for ex, _, _ in prepared for t in ex.forbidden} | set(ALWAYS_FORBIDDEN))
     skip: set[str] = set()
     per_exercise: dict[str, object] = {}

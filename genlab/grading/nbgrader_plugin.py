@@ -10,9 +10,16 @@ partial points; an error: 0). A chapter without a spec falls back to nbgrader's 
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float
+
+from genlab.grading import classrelease
+from genlab.grading.judge import Notebook, grade_notebook
+from genlab.grading.spec import load_spec
 
 # Results computed ahead (genlab autograde --workers): {fingerprint: {test: CellResult}}
 PRECOMPUTED: dict[str, dict] = {}
@@ -20,9 +27,6 @@ PRECOMPUTED: dict[str, dict] = {}
 
 def fingerprint(chapter: str, notebook) -> str:
     """What a grade depends on: the chapter and the answer cells' sources."""
-    import hashlib
-    import json
-
     payload = json.dumps([chapter, notebook.answers], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()
 
@@ -50,9 +54,6 @@ class CleanRoomExecute(NbGraderPreprocessor):
                     "before it scores 0 and the rest is graded in a fresh process.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from genlab.grading.judge import Notebook, grade_notebook
-        from genlab.grading.spec import load_spec
-
         chapter = resources.get("nbgrader", {}).get("notebook")
         spec = load_spec(chapter) if chapter else None
         if spec is None:
@@ -77,6 +78,4 @@ class CleanRoomExecute(NbGraderPreprocessor):
 
 
 def _class_key(chapter):
-    from genlab.grading import classrelease
-
     return classrelease.judge_key(chapter)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 
+import torch
+
 MAX_ELEMENTS = 2_000_000  # one message; the largest hidden output of a chapter is ~100k values
 _SCALARS = (bool, int, float, str)
 
@@ -39,11 +41,7 @@ def encode(value, _depth: int = 0):
         if not all(type(k) is str for k in value):
             return {"other": "dict with non-string keys"}
         return {"dict": {k: encode(v, _depth + 1) for k, v in value.items()}}
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and kind in (torch.Tensor, torch.nn.Parameter):
+    if kind in (torch.Tensor, torch.nn.Parameter):
         t = value.detach()
         if t.numel() > MAX_ELEMENTS:
             return {"other": f"tensor with {t.numel()} elements (too large)"}
@@ -99,8 +97,6 @@ class Tensor:
 
 
 def _to_tensor(body):
-    import torch
-
     dtype = getattr(torch, body["dtype"], None)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"unknown dtype {body['dtype']!r}")

@@ -25,8 +25,14 @@ from __future__ import annotations
 
 import json
 import os
+try:  # Unix only; on Windows there is no OS sandbox and this is never called
+    import pwd
+except ImportError:  # pragma: no cover
+    pwd = None
 import select
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -34,7 +40,9 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import genlab
 from genlab.grading import messages
+from genlab.grading.build import bytecode_of, cleanroom_tree
 
 MAX_BYTES = 64 << 20  # what one sandbox may send back; more ends it as a failure
 MAX_LINE = 48 << 20
@@ -134,10 +142,6 @@ def _bwrap_base(bwrap: str, view: list[str]) -> list[str]:
 def sandbox_argv(chapter: str, env: dict[str, str], tests=None) -> list[str]:
     """The ``bwrap`` command line (up to ``--``) for a clean room of ``chapter`` grading the
     exercises ``tests`` (all of them: None)."""
-    from genlab.grading.build import bytecode_of, cleanroom_tree
-
-    import genlab
-
     package, overlays = cleanroom_tree(chapter, None if tests is None else tuple(sorted(tests)))
     view = ["--ro-bind", str(package), os.path.dirname(os.path.realpath(genlab.__file__))]
     empty = str(package.parent / "empty")
@@ -180,12 +184,9 @@ def _unprivileged():
     if os.getuid() != 0 or os.environ.get("GENLAB_GRADING_KEEP_UID"):
         return None
     try:
-        import pwd
-
         entry = pwd.getpwnam("nobody")
     except KeyError:
         return None
-    import genlab
 
     needed = [os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(genlab.__file__)),
               sys.executable]
@@ -196,8 +197,6 @@ def _unprivileged():
 
 
 def _world_readable(path: str) -> bool:
-    import stat
-
     path = os.path.realpath(path)
     while True:
         try:
@@ -281,8 +280,6 @@ def _budget(job: dict, exercise_timeout: float) -> float:
 
 
 def _death_reason(returncode, tail: str) -> str:
-    import signal
-
     if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name
         if name == "SIGXCPU":
@@ -402,8 +399,6 @@ def _readable(fd: int) -> bool:
 
 
 def _kill_group(proc) -> None:
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

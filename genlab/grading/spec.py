@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+
 from genlab.grading import plain
 
 # Never callable from an answer, whatever the exercise. The quiz self-check answers
@@ -186,8 +188,6 @@ def spec_check_of(source: str) -> tuple[str, str] | None:
 def compare(got, want, *, rtol: float, atol: float, check_dtype: bool = True,
             tolerances: dict | None = None, path: str = "") -> list[str]:
     """Messages describing how decoded ``got`` differs from ``want`` (empty: the same)."""
-    import torch
-
     where = path or "the result"
     if isinstance(want, plain.Marker):
         if want.kind == "error":
@@ -254,8 +254,6 @@ def compare(got, want, *, rtol: float, atol: float, check_dtype: bool = True,
 
 
 def _kind(value) -> str:
-    import torch
-
     if isinstance(value, torch.Tensor):
         return "tensor"
     if isinstance(value, plain.Marker):
@@ -268,8 +266,6 @@ def _kind(value) -> str:
 def randn(rng, *shape, dtype=None, grad: bool = False, scale: float = 1.0):
     """``scale * N(0, 1)`` of ``shape`` from ``rng`` (float64 by default), optionally a leaf
     that requires grad."""
-    import torch
-
     x = scale * torch.randn(*shape, generator=rng, dtype=dtype or torch.float64)
     return x.requires_grad_(grad)
 
@@ -277,8 +273,6 @@ def randn(rng, *shape, dtype=None, grad: bool = False, scale: float = 1.0):
 def value_and_grads(value, inputs: dict) -> dict:
     """``{"value": value, "grad_<name>": d value.sum() / d input}`` for each input that
     requires grad (``None`` where the value does not depend on it)."""
-    import torch
-
     out = {"value": value}
     names = [k for k, v in inputs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
     if not names:

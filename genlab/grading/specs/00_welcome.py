@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.finetune.freeze import trainable_parameters
 from genlab.grading.spec import Exercise
 
 
@@ -50,8 +51,6 @@ def count_run(f, case):
 
 
 def _trainable(model):
-    from genlab.finetune.freeze import trainable_parameters
-
     return trainable_parameters(model)
 
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from genlab.grading.spec import Exercise, randn, value_and_grads
+from genlab.grading.spec import Exercise, compare, randn, value_and_grads
 
 SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
          "import genlab\nvae_losses = genlab.losses.vae\ndevice = torch.device('cpu')\n")
@@ -61,8 +61,6 @@ def reparam_run(f, case):
 
 
 def reparam_check(got, want):
-    from genlab.grading.spec import compare
-
     # sampling error with n = 100000: sd of a mean 0.003 * sigma, of an std ~0.0022 * sigma
     tolerances = {"mean": (0.0, 0.05), "std": (0.02, 0.02), "corr01": (0.0, 0.02),
                   "grad_logvar_error": (0.0, 1e-5)}

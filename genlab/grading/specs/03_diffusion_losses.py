@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genlab.grading.spec import Exercise, randn, value_and_grads
+from genlab.losses import diffusion as D
 
 SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
          "import genlab\nfrom genlab.losses import diffusion as D\ndevice = torch.device('cpu')\n"
@@ -25,8 +26,6 @@ T = 1000
 
 
 def _abar(name):
-    from genlab.losses import diffusion as D
-
     return D.alphas_cumprod_from_betas(D.make_beta_schedule(name, T))
 
 
@@ -83,8 +82,6 @@ def min_snr_run(f, case):
 
 
 def hybrid_cases(rng):
-    from genlab.losses import diffusion as D
-
     cases = []
     for name, n in (("cosine", 6), ("linear", 5)):
         abar = _abar(name)
@@ -116,8 +113,6 @@ def hybrid_run(f, case):
 
 
 def _reference_hybrid(model_output, x0, noise, x_t, t, alphas_cumprod, lambda_vlb=0.001):
-    from genlab.losses import diffusion as D
-
     return D.hybrid_loss(model_output, x0, noise, x_t, t, alphas_cumprod, "epsilon", lambda_vlb)
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from genlab.grading.spec import Exercise, compare, randn, value_and_grads
+from genlab.stabilize import d_loss_smoothed, loss_scale_update, unscale_gradients
 
 SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
          "import genlab\nfrom genlab import stabilize\ndevice = torch.device('cpu')\n")
@@ -89,8 +90,6 @@ def smooth_run(f, case):
 
 
 def _reference_smooth(real_logits, fake_logits, smoothing=0.1):
-    from genlab.stabilize import d_loss_smoothed
-
     return d_loss_smoothed(real_logits, fake_logits, smoothing)
 
 
@@ -119,8 +118,6 @@ def scale_run(f, case):
 
 def _reference_scale(scaled_grads, scale, growth_tracker, growth_factor=2.0,
                      backoff_factor=0.5, growth_interval=2000):
-    from genlab.stabilize import loss_scale_update, unscale_gradients
-
     unscaled, found_inf = unscale_gradients(scaled_grads, scale)
     scale, growth_tracker = loss_scale_update(scale, found_inf, growth_tracker, growth_factor,
                                               backoff_factor, growth_interval)

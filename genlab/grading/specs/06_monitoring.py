@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 
 from genlab.grading.spec import Exercise, randn
+from genlab.metrics.inception_score import inception_score
+from genlab.train.history import History
+from genlab.train.hooks import best_step
 
 SETUP = ("import math\nimport torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
          "import genlab\nfrom genlab.metrics import fid as fid_lib\n"
@@ -54,8 +57,6 @@ def is_run(f, case):
 
 
 def _reference_is(probs):
-    from genlab.metrics.inception_score import inception_score
-
     return float(inception_score(probs).mean)
 
 
@@ -70,8 +71,6 @@ def best_cases(rng):
 
 
 def best_run(f, case):
-    from genlab.train.history import History
-
     history = History()
     for step, value in case["series"]:
         if case["other"]:
@@ -87,8 +86,6 @@ def best_run(f, case):
 
 
 def _reference_best(history):
-    from genlab.train.hooks import best_step
-
     return best_step(history, "fid", "min")
 
 

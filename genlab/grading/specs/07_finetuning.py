@@ -8,7 +8,6 @@ from torch import nn
 
 from genlab.grading.spec import Exercise
 
-
 # PEFT's and Diffusers' LoRA layers compute the same forward pass and merge
 LORA_LIBRARIES = (
     "peft.tuners.lora.layer:Linear.forward", "peft.tuners.lora.layer:Linear.get_delta_weight",

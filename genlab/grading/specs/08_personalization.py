@@ -6,7 +6,6 @@ import torch
 
 from genlab.grading.spec import Exercise
 
-
 _G = "diffusers.guiders"
 # every Diffusers guider whose forward pass is (or contains) the CFG combination
 GUIDERS = (
