@@ -132,9 +132,11 @@ def _bwrap_base(bwrap: str, view: list[str]) -> list[str]:
     return [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--hostname", "cleanroom",
+            # the private /tmp first: Python, the venv or genlab may live under /tmp (a clone
+            # in /tmp), and a later tmpfs would hide their binds
+            "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
             *_system_binds(), *_python_binds(), *view,
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",
+            "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
             "--remount-ro", "/",  # bwrap's root is a tmpfs: read-only, so /tmp is all it writes
             "--clearenv"]
 
