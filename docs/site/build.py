@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import fcntl
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -160,7 +162,11 @@ def run_pending(jobs: int = 2, log=print) -> list[tuple[str, float]]:
               "06_monitoring": 6, "03_diffusion_losses": 5, "01_gan_losses": 5}
     tasks.sort(key=lambda task: -weight.get(task[1], 0))
     done = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent) as pool:
+    # spawn, not fork: a forked worker inherits the parent's ZeroMQ context (a test process
+    # that already ran a notebook has one) and then waits forever for its kernel's replies
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                             initializer=_die_with_parent) as pool:
         futures = [pool.submit(fn, name, key) for fn, name, key in tasks]
         for future in futures:
             what, seconds = future.result()
@@ -236,11 +242,15 @@ def publish(html: Path, out: Path) -> None:
 def build(out: Path = DEFAULT_OUT, jobs: int = 2, log=print) -> dict:
     """Build the site into ``out``; returns timings ``{"execute_s", "sphinx_s", "ran"}``."""
     start = time.perf_counter()
-    ran = run_pending(jobs, log)
-    executed_s = time.perf_counter() - start
-    stage()
-    sphinx(HTML, log)
-    publish(HTML, out)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        # one build at a time uses the cache (a second one waits, then executes nothing)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ran = run_pending(jobs, log)
+        executed_s = time.perf_counter() - start
+        stage()
+        sphinx(HTML, log)
+        publish(HTML, out)
     total = time.perf_counter() - start
     log(f"site in {out}: {len(ran)} job(s) executed in {executed_s:.1f} s, "
         f"{total:.1f} s in all")
