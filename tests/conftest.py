@@ -61,3 +61,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium, shared by every browser test of this process (tests/browser and
+    tests/site): the sync Playwright API allows one session per thread, and an xdist worker
+    runs tests of both folders."""
+    browser_tests = str(Path(__file__).resolve().parent / "browser")
+    if browser_tests not in sys.path:
+        sys.path.insert(0, browser_tests)
+    import labdriver
+
+    labdriver.require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(labdriver.CHROMIUM),
+                                             headless=True, args=labdriver.CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -51,19 +51,7 @@ def lab_server(tmp_path_factory, lab_root):
     assert not leftover, f"processes of the JupyterLab server outlived it: {leftover}"
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    labdriver.require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(labdriver.CHROMIUM), headless=True,
-            args=labdriver.CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+# `chromium` (one Playwright session per test process) is in tests/conftest.py.
 
 
 @pytest.fixture

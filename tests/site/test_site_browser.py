@@ -55,18 +55,7 @@ def server(site):
         httpd.server_close()
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    labdriver.require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(labdriver.CHROMIUM),
-                                             headless=True, args=labdriver.CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+# `chromium` is tests/conftest.py's: one Playwright session per test process.
 
 
 class Tab:
